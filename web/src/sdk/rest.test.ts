@@ -119,7 +119,7 @@ describe('RestClient', () => {
   });
 
   it('builds history queries and encodes path segments', async () => {
-    const fetch = vi.fn(async () => json(200, { messages: [], nextCursor: null, hasMore: false }));
+    const fetch = vi.fn(async (_url: string) => json(200, { messages: [], nextCursor: null, hasMore: false }));
     const api = new RestClient({ fetch, store: new MemorySessionStore(session('A1', 'R1')) });
     await api.listMessages('c/1', { before: 120 });
     expect(fetch.mock.calls[0]![0]).toBe('/api/v1/conversations/c%2F1/messages?before=120&limit=50');

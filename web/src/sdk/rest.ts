@@ -90,13 +90,15 @@ export interface RestClientOptions {
   /** Defaults to `/api/v1` on the page's origin. */
   baseUrl?: string;
   store?: SessionStore;
-  fetch?: typeof fetch;
+  fetch?: FetchLike;
   now?: () => number;
   /** Called whenever the stored session changes (login, refresh, logout). */
   onSessionChange?: (session: Session | null) => void;
   /** Called when the session can no longer be refreshed and the user must sign in again. */
   onSessionExpired?: () => void;
 }
+
+export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
 
 interface RequestOptions {
   body?: unknown;
@@ -110,7 +112,7 @@ const REFRESH_MARGIN_MS = 30_000;
 export class RestClient {
   private readonly baseUrl: string;
   private readonly store: SessionStore;
-  private readonly fetchImpl: typeof fetch;
+  private readonly fetchImpl: FetchLike;
   private readonly now: () => number;
   private session: Session | null;
   private refreshing: Promise<Session> | null = null;
