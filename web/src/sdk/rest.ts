@@ -116,6 +116,7 @@ export class RestClient {
   private readonly now: () => number;
   private session: Session | null;
   private refreshing: Promise<Session> | null = null;
+  private readonly sessionListeners = new Set<(session: Session | null) => void>();
 
   constructor(private readonly opts: RestClientOptions = {}) {
     this.baseUrl = (opts.baseUrl ?? '/api/v1').replace(/\/$/, '');
@@ -129,10 +130,17 @@ export class RestClient {
     return this.session;
   }
 
+  /** Observes login, refresh, profile changes and logout. */
+  subscribeSession(listener: (session: Session | null) => void): () => void {
+    this.sessionListeners.add(listener);
+    return () => this.sessionListeners.delete(listener);
+  }
+
   private setSession(session: Session | null): void {
     this.session = session;
     this.store.save(session);
     this.opts.onSessionChange?.(session);
+    for (const l of [...this.sessionListeners]) l(session);
   }
 
   private sessionFrom(auth: AuthResponse): Session {

@@ -596,6 +596,18 @@ export class ChatController {
     return merged;
   }
 
+  blockUser(userId: Uuid): Promise<void> {
+    return this.api.blockUser(userId);
+  }
+
+  unblockUser(userId: Uuid): Promise<void> {
+    return this.api.unblockUser(userId);
+  }
+
+  reportMessage(conversationId: Uuid, messageId: Uuid, reason: string): Promise<void> {
+    return this.api.reportMessage(conversationId, messageId, reason);
+  }
+
   setPresence(status: PresenceSetStatus): void {
     try {
       globalThis.localStorage?.setItem(PRESENCE_KEY, status);

@@ -33,8 +33,8 @@ export class FakeSocket implements SocketLike {
     this.readyState = 3;
     this.onclose?.({ code });
   }
-  sentOfType<T extends ClientFrame['type']>(type: T): Extract<ClientFrame, { type: T }>[] {
-    return this.sent.filter((f) => f.type === type) as Extract<ClientFrame, { type: T }>[];
+  sentOfType<T extends ClientFrame['type']>(type: T): (ClientFrame & { type: T })[] {
+    return this.sent.filter((f) => f.type === type) as (ClientFrame & { type: T })[];
   }
 }
 

@@ -1,0 +1,266 @@
+import { memo, useState } from 'react';
+import type { Message } from '../sdk/types';
+import { displayName, isPending, messageTick, receiptSummary, type ListMessage } from '../store/selectors';
+import type { ChatState, ConversationState } from '../store/state';
+import { dayKey, dayLabel, GROUP_WINDOW_MS, timeOf } from './format';
+import { MessageText } from './linkify';
+import { Ticks } from './Ticks';
+
+export const QUICK_EMOJI = ['👍', '❤️', '😂', '😮', '😢', '🙏', '🎉', '🔥'];
+
+export interface RowActions {
+  reply(m: Message): void;
+  edit(m: Message): void;
+  remove(m: Message): void;
+  forward(m: Message): void;
+  react(m: Message, emoji: string): void;
+  retry(id: string): void;
+  discard(id: string): void;
+  jumpTo(messageId: string): void;
+}
+
+/** Everything a row needs besides its own message; passed as Virtuoso context. */
+export interface RowContext {
+  items: readonly ListMessage[];
+  cs: ConversationState;
+  state: Pick<ChatState, 'users'>;
+  meId: string;
+  /** Username → userId of the members, to highlight @mentions. */
+  mentionMap: Record<string, string>;
+  unreadDividerId: string | null;
+  highlightId: string | null;
+  actions: RowActions;
+}
+
+function isGrouped(prev: ListMessage | undefined, m: ListMessage, dividerHere: boolean): boolean {
+  if (!prev || dividerHere) return false;
+  if (prev.senderId !== m.senderId) return false;
+  if (dayKey(prev.createdAt) !== dayKey(m.createdAt)) return false;
+  return new Date(m.createdAt).getTime() - new Date(prev.createdAt).getTime() < GROUP_WINDOW_MS;
+}
+
+export function MessageRow({ item, prev, ctx }: { item: ListMessage; prev: ListMessage | undefined; ctx: RowContext }) {
+  const showDate = !prev || dayKey(prev.createdAt) !== dayKey(item.createdAt);
+  const showDivider = ctx.unreadDividerId === item.id;
+  const grouped = !showDate && isGrouped(prev, item, showDivider);
+  const own = item.senderId === ctx.meId;
+  return (
+    <div className={`row${grouped ? ' grouped' : ''}`}>
+      {showDate && (
+        <div className="date-separator" role="separator" data-testid="date-separator">
+          <span>{dayLabel(item.createdAt)}</span>
+        </div>
+      )}
+      {showDivider && (
+        <div className="unread-divider" role="separator" data-testid="new-messages-divider">
+          <span>New messages</span>
+        </div>
+      )}
+      <Bubble
+        m={item}
+        own={own}
+        grouped={grouped}
+        cs={ctx.cs}
+        state={ctx.state}
+        meId={ctx.meId}
+        mentionMap={ctx.mentionMap}
+        highlighted={ctx.highlightId === item.id}
+        actions={ctx.actions}
+      />
+    </div>
+  );
+}
+
+const Bubble = memo(function Bubble({
+  m,
+  own,
+  grouped,
+  cs,
+  state,
+  meId,
+  mentionMap,
+  highlighted,
+  actions,
+}: {
+  m: ListMessage;
+  own: boolean;
+  grouped: boolean;
+  cs: ConversationState;
+  state: Pick<ChatState, 'users'>;
+  meId: string;
+  mentionMap: Record<string, string>;
+  highlighted: boolean;
+  actions: RowActions;
+}) {
+  const [picker, setPicker] = useState(false);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const [details, setDetails] = useState(false);
+  const pending = isPending(m);
+  const deleted = !pending && m.deleted;
+  const isGroup = cs.conversation.type === 'group';
+  const sender = displayName(state, m.senderId);
+  const tick = own ? messageTick(cs, m) : null;
+  const summary = own && !pending && isGroup ? receiptSummary(cs, m.seq, m.senderId) : null;
+  const summaryText = summary ? `Read by ${summary.readBy.length} of ${summary.total}` : undefined;
+  const confirmed = pending ? null : (m as Message);
+
+  return (
+    <div
+      className={`message${own ? ' own' : ''}${pending ? ' pending' : ''}${highlighted ? ' highlighted' : ''}`}
+      data-testid="message"
+      data-message-id={m.id}
+      data-seq={pending ? '' : m.seq}
+      data-own={own ? 'true' : 'false'}
+    >
+      {!grouped && (
+        <div className="message-head">
+          {!own && isGroup && <span className="sender">{sender}</span>}
+          <time dateTime={m.createdAt}>{timeOf(m.createdAt)}</time>
+        </div>
+      )}
+      <div
+        className={`bubble${deleted ? ' deleted' : ''}`}
+        tabIndex={0}
+        aria-label={`${own ? 'You' : sender}, ${timeOf(m.createdAt)}`}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape') {
+            setPicker(false);
+            setConfirmDelete(false);
+          }
+        }}
+      >
+        {m.forwardedFrom && !deleted && <div className="forwarded">↪ Forwarded</div>}
+        {m.replyTo && !deleted && (
+          <button type="button" className="quote" onClick={() => actions.jumpTo(m.replyTo!.id)} data-testid="reply-quote">
+            <span className="quote-sender">{displayName(state, m.replyTo.senderId)}</span>
+            <span className="quote-text">{m.replyTo.preview}</span>
+          </button>
+        )}
+        <div className="text" data-testid="message-text">
+          {deleted ? <em className="muted">This message was deleted</em> : <MessageText text={m.body} mentions={mentionMap} meId={meId} />}
+        </div>
+        <div className="meta">
+          {!pending && m.editedAt && !deleted && (
+            <span className="edited" data-testid="edited-label">
+              edited
+            </span>
+          )}
+          {grouped && <time dateTime={m.createdAt}>{timeOf(m.createdAt)}</time>}
+          {tick &&
+            (summary ? (
+              <button type="button" className="ticks-button" onClick={() => setDetails(!details)} aria-expanded={details} aria-label={summaryText}>
+                <Ticks tick={tick} title={summaryText} />
+              </button>
+            ) : (
+              <Ticks tick={tick} />
+            ))}
+        </div>
+        {details && summary && (
+          <div className="receipt-details" data-testid="receipt-details">
+            <div>{summaryText}</div>
+            {summary.readBy.length > 0 && <div>Read: {summary.readBy.map((u) => displayName(state, u)).join(', ')}</div>}
+            {summary.deliveredTo.length > summary.readBy.length && (
+              <div>
+                Delivered:{' '}
+                {summary.deliveredTo
+                  .filter((u) => !summary.readBy.includes(u))
+                  .map((u) => displayName(state, u))
+                  .join(', ')}
+              </div>
+            )}
+          </div>
+        )}
+        {confirmed && confirmed.reactions.length > 0 && !deleted && (
+          <div className="reactions" aria-label="Reactions">
+            {confirmed.reactions.map((r) => {
+              const mine = r.userIds.includes(meId);
+              const who = r.userIds.map((u) => (u === meId ? 'You' : displayName(state, u))).join(', ');
+              return (
+                <button
+                  key={r.emoji}
+                  type="button"
+                  className={`reaction-chip${mine ? ' mine' : ''}`}
+                  aria-pressed={mine}
+                  title={who}
+                  aria-label={`${r.emoji} ${r.userIds.length}: ${who}`}
+                  onClick={() => actions.react(confirmed, r.emoji)}
+                  data-testid="reaction-chip"
+                  data-emoji={r.emoji}
+                  data-count={r.userIds.length}
+                >
+                  {r.emoji} <span>{r.userIds.length}</span>
+                </button>
+              );
+            })}
+          </div>
+        )}
+        {pending && m.pendingStatus === 'failed' && (
+          <div className="send-failed" role="alert">
+            Not sent{m.error?.message ? `: ${m.error.message}` : ''}.{' '}
+            <button type="button" className="link-button" onClick={() => actions.retry(m.id)} data-testid="retry-send">
+              Retry
+            </button>{' '}
+            <button type="button" className="link-button" onClick={() => actions.discard(m.id)} data-testid="discard-send">
+              Discard
+            </button>
+          </div>
+        )}
+        {confirmed && !deleted && (
+          <div className="actions" role="toolbar" aria-label="Message actions">
+            <button type="button" onClick={() => setPicker(!picker)} aria-label="React" aria-expanded={picker} data-testid="action-react">
+              ☺
+            </button>
+            <button type="button" onClick={() => actions.reply(confirmed)} aria-label="Reply" data-testid="action-reply">
+              ↩
+            </button>
+            <button type="button" onClick={() => actions.forward(confirmed)} aria-label="Forward" data-testid="action-forward">
+              ↪
+            </button>
+            {own && (
+              <button type="button" onClick={() => actions.edit(confirmed)} aria-label="Edit" data-testid="action-edit">
+                ✎
+              </button>
+            )}
+            {own &&
+              (confirmDelete ? (
+                <button
+                  type="button"
+                  className="danger"
+                  onClick={() => {
+                    setConfirmDelete(false);
+                    actions.remove(confirmed);
+                  }}
+                  data-testid="confirm-delete"
+                  autoFocus
+                >
+                  Delete?
+                </button>
+              ) : (
+                <button type="button" onClick={() => setConfirmDelete(true)} aria-label="Delete" data-testid="action-delete">
+                  🗑
+                </button>
+              ))}
+          </div>
+        )}
+        {picker && confirmed && (
+          <div className="emoji-picker" role="group" aria-label="Pick a reaction" data-testid="emoji-picker">
+            {QUICK_EMOJI.map((e) => (
+              <button
+                key={e}
+                type="button"
+                onClick={() => {
+                  setPicker(false);
+                  actions.react(confirmed, e);
+                }}
+                aria-label={`React with ${e}`}
+                data-emoji={e}
+              >
+                {e}
+              </button>
+            ))}
+          </div>
+        )}
+      </div>
+    </div>
+  );
+});
