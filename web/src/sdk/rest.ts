@@ -308,7 +308,7 @@ export class RestClient {
 
   async searchUsers(q: string): Promise<User[]> {
     const res = await this.request<UserSearchResponse>('GET', '/users/search', { query: { q } });
-    return res.users;
+    return res?.users ?? [];
   }
 
   getUser(id: Uuid): Promise<User> {
@@ -327,7 +327,7 @@ export class RestClient {
 
   async listConversations(): Promise<Conversation[]> {
     const res = await this.request<ConversationListResponse>('GET', '/conversations');
-    return res.conversations;
+    return res?.conversations ?? [];
   }
 
   createConversation(req: CreateConversationRequest): Promise<Conversation> {
@@ -370,7 +370,7 @@ export class RestClient {
 
   async receipts(conversationId: Uuid): Promise<ReceiptsResponse['receipts']> {
     const res = await this.request<ReceiptsResponse>('GET', `/conversations/${enc(conversationId)}/receipts`);
-    return res.receipts;
+    return res?.receipts ?? [];
   }
 
   reportMessage(conversationId: Uuid, messageId: Uuid, reason: string): Promise<void> {
