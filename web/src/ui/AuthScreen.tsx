@@ -39,9 +39,10 @@ export function AuthScreen({ api }: { api: RestClient }) {
   return (
     <main className="auth-screen">
       <form className="auth-card" onSubmit={submit} data-testid="auth-form" aria-labelledby="auth-title">
-        <div className="brand" aria-hidden="true">
-          💬
-        </div>
+        <svg className="brand" width="40" height="40" viewBox="0 0 24 24" aria-hidden="true">
+          <path fill="var(--accent)" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z" />
+          <path fill="#fff" d="M7 9h10v1.6H7zM7 12.2h7v1.6H7z" />
+        </svg>
         <h1 id="auth-title">{register ? 'Create your Parley account' : 'Sign in to Parley'}</h1>
         <label>
           Username

@@ -71,6 +71,14 @@ describe('Composer', () => {
     expect(props.onSend).toHaveBeenCalledWith('hey @bea and @bob', ['u-bob', 'u-bea']);
   });
 
+  it('hides the suggestion once a username is typed in full, so Enter sends', () => {
+    const { props, input, type } = setup();
+    type('hi @bob');
+    expect(screen.queryByTestId('mention-list')).toBeNull();
+    fireEvent.keyDown(input, { key: 'Enter' });
+    expect(props.onSend).toHaveBeenCalledWith('hi @bob', ['u-bob']);
+  });
+
   it('edits: loads the text, saves on Enter, cancels on Escape', () => {
     const editing = { id: 'm1', body: 'old text' } as Message;
     const { props, input, type } = setup({ editing });

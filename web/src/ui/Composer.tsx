@@ -66,10 +66,13 @@ export function Composer(p: ComposerProps) {
   const suggestions = useMemo(() => {
     if (!mq || mq.start === dismissed) return [];
     const q = mq.query.toLowerCase();
-    return p.members
+    const found = p.members
       .filter((m) => m.userId !== p.meId)
       .filter((m) => m.username.toLowerCase().startsWith(q) || m.displayName.toLowerCase().includes(q))
       .slice(0, 6);
+    // A fully typed username needs no suggestion (Enter then sends).
+    if (found.length === 1 && found[0]!.username.toLowerCase() === q) return [];
+    return found;
   }, [mq?.query, mq?.start, dismissed, p.members, p.meId]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const pick = (m: Member) => {

@@ -130,7 +130,10 @@ export function ConversationView({ id, onBack }: { id: string; onBack: () => voi
           </p>
         </div>
         <button type="button" className="icon-button" onClick={() => setInfoOpen(true)} aria-label="Conversation info" data-testid="open-info">
-          ⓘ
+          <svg width="22" height="22" viewBox="0 0 24 24" aria-hidden="true" fill="none" stroke="currentColor" strokeWidth="2">
+            <circle cx="12" cy="12" r="9" />
+            <path d="M12 11v6M12 7.5v.5" strokeLinecap="round" />
+          </svg>
         </button>
       </header>
       {cs.historyLoaded && marker !== null ? (
