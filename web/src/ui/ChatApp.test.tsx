@@ -7,7 +7,7 @@ import { flush, socketFactory } from '../test/fakeSocket';
 import { BOB, conversation, group, ME, msg, stateWith } from '../test/fixtures';
 import { ChatApp } from './ChatApp';
 import { ControllerContext } from './hooks';
-import { MessageRow, type RowContext } from './MessageRow';
+import { buildRows, MessageRow, RowView, type RowContext } from './MessageRow';
 import { listMessages } from '../store/selectors';
 
 async function mountApp() {
@@ -87,12 +87,10 @@ describe('MessageRow', () => {
   function ctxFor(s: ReturnType<typeof stateWith>, over: Partial<RowContext> = {}): RowContext {
     const cs = s.conversations.c1!;
     return {
-      items: listMessages(cs),
       cs,
       state: s,
       meId: ME.id,
       mentionMap: {},
-      unreadDividerId: null,
       highlightId: null,
       actions: { reply: vi.fn(), edit: vi.fn(), remove: vi.fn(), forward: vi.fn(), react: vi.fn(), retry: vi.fn(), discard: vi.fn(), jumpTo: vi.fn() },
       ...over,
@@ -107,14 +105,13 @@ describe('MessageRow', () => {
     });
     s = chatReducer(s, { type: 'receipt', conversationId: 'c1', userId: BOB, deliveredSeq: 1, readSeq: 1 });
     const ctx = ctxFor(s);
-    render(<MessageRow item={ctx.items[0]!} prev={undefined} ctx={ctx} />);
+    render(<MessageRow item={listMessages(s.conversations.c1!)[0]!} grouped={false} ctx={ctx} />);
     expect(screen.getByTestId('ticks').dataset.tick).toBe('read');
     const chip = screen.getByTestId('reaction-chip');
     expect(chip.dataset.count).toBe('2');
     expect(chip.getAttribute('aria-pressed')).toBe('true');
     expect(chip.title).toBe('Bob, You');
     expect(screen.getByTestId('edited-label')).toBeTruthy();
-    expect(screen.getByTestId('date-separator')).toBeTruthy();
     fireEvent.click(chip);
     expect(ctx.actions.react).toHaveBeenCalledWith(expect.objectContaining({ id: 'm1' }), '👍');
     fireEvent.click(screen.getByTestId('action-delete'));
@@ -130,22 +127,53 @@ describe('MessageRow', () => {
     });
     s = chatReducer(s, { type: 'send/failed', id: 'p1', code: 'timeout', message: 'No answer' });
     const ctx = ctxFor(s);
-    render(<MessageRow item={ctx.items[0]!} prev={undefined} ctx={ctx} />);
+    render(<MessageRow item={listMessages(s.conversations.c1!)[0]!} grouped={false} ctx={ctx} />);
     expect(screen.getByTestId('ticks').dataset.tick).toBe('failed');
     fireEvent.click(screen.getByTestId('retry-send'));
     expect(ctx.actions.retry).toHaveBeenCalledWith('p1');
   });
 
-  it('groups consecutive messages of one sender and shows the unread divider', () => {
+  it('builds rows: day separators, grouping of one sender, and the unread divider', () => {
     let s = stateWith();
-    s = chatReducer(s, { type: 'message/new', message: msg(1) });
-    s = chatReducer(s, { type: 'message/new', message: msg(2) });
-    const ctx = ctxFor(s, { unreadDividerId: null });
-    const { container, unmount } = render(<MessageRow item={ctx.items[1]!} prev={ctx.items[0]} ctx={ctx} />);
-    expect(container.querySelector('.row.grouped')).toBeTruthy();
-    unmount();
-    const ctx2 = ctxFor(s, { unreadDividerId: 'm2' });
-    render(<MessageRow item={ctx2.items[1]!} prev={ctx2.items[0]} ctx={ctx2} />);
+    const day1 = (sec: number) => new Date(Date.UTC(2026, 0, 1, 10, 0, sec)).toISOString();
+    const day2 = new Date(Date.UTC(2026, 0, 2, 10, 0, 0)).toISOString();
+    s = chatReducer(s, { type: 'message/new', message: msg(1, { createdAt: day1(0) }) });
+    s = chatReducer(s, { type: 'message/new', message: msg(2, { createdAt: day1(30) }) });
+    s = chatReducer(s, { type: 'message/new', message: msg(3, { createdAt: day1(40), senderId: ME.id }) });
+    s = chatReducer(s, { type: 'message/new', message: msg(4, { createdAt: day2, senderId: ME.id }) });
+    const items = listMessages(s.conversations.c1!);
+    const rows = buildRows(items, 'm2');
+    expect(rows.map((r) => (r.kind === 'message' ? `${r.key}${r.grouped ? '+' : ''}` : r.kind))).toEqual([
+      'day',
+      'm1',
+      'unread',
+      'm2',
+      'm3',
+      'day',
+      'm4',
+    ]);
+    expect(buildRows(items, null).map((r) => (r.kind === 'message' ? `${r.key}${r.grouped ? '+' : ''}` : r.kind))).toEqual([
+      'day',
+      'm1',
+      'm2+',
+      'm3',
+      'day',
+      'm4',
+    ]);
+    const ctx = ctxFor(s);
+    render(<RowView row={rows[2]!} ctx={ctx} />);
     expect(screen.getByTestId('new-messages-divider')).toBeTruthy();
+  });
+
+  it('prepending history does not change the rows already built (stable scroll anchor)', () => {
+    let s = stateWith(conversation({ lastSeq: 4 }));
+    const t = (sec: number) => new Date(Date.UTC(2026, 0, 1, 10, 0, sec)).toISOString();
+    s = chatReducer(s, { type: 'history/page', conversationId: 'c1', page: { messages: [msg(4, { createdAt: t(4) }), msg(3, { createdAt: t(3), senderId: ME.id })], nextCursor: 3, hasMore: true } });
+    const before = buildRows(listMessages(s.conversations.c1!), null);
+    s = chatReducer(s, { type: 'history/page', conversationId: 'c1', page: { messages: [msg(2, { createdAt: t(2), senderId: ME.id }), msg(1, { createdAt: t(1) })], nextCursor: null, hasMore: false } });
+    const after = buildRows(listMessages(s.conversations.c1!), null);
+    // the day separator stays first; the old rows are the tail of the new ones
+    expect(after[0]!.key).toBe(before[0]!.key);
+    expect(after.slice(after.length - (before.length - 1)).map((r) => r.key)).toEqual(before.slice(1).map((r) => r.key));
   });
 });

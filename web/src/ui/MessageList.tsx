@@ -1,10 +1,10 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Virtuoso, type ListRange, type VirtuosoHandle } from 'react-virtuoso';
 import { findSeq } from '../store/seq';
-import { isPending, listMessages, type ListMessage } from '../store/selectors';
+import { isPending, listMessages } from '../store/selectors';
 import type { ChatState, ConversationState } from '../store/state';
 import { useController } from './hooks';
-import { MessageRow, type RowActions, type RowContext } from './MessageRow';
+import { buildRows, RowView, type Row, type RowActions, type RowContext } from './MessageRow';
 
 /** Far above any realistic history length; decreases as older pages are prepended. */
 const START_INDEX = 100_000_000;
@@ -44,39 +44,47 @@ export function MessageList({
   const [highlightId, setHighlightId] = useState<string | null>(null);
   const [dividerId] = useState(() => unreadDividerId(cs, meId, readMarkerSeq));
 
-  // firstItemIndex: moved down by exactly the number of messages prepended before the previous oldest.
-  const first = useRef({ index: START_INDEX, oldestSeq: cs.messages[0]?.seq ?? null });
-  const oldest = cs.messages[0]?.seq ?? null;
-  if (oldest !== null && first.current.oldestSeq !== null && oldest < first.current.oldestSeq) {
-    const at = findSeq(cs.messages, first.current.oldestSeq);
-    first.current = { index: first.current.index - (at >= 0 ? at : -at - 1), oldestSeq: oldest };
-  } else if (first.current.oldestSeq === null && oldest !== null) {
-    first.current = { index: first.current.index, oldestSeq: oldest };
+  const rows = useMemo(() => buildRows(items, dividerId), [items, dividerId]);
+
+  // firstItemIndex: when history is prepended, the row that used to hold the oldest
+  // message moves down by k rows; firstItemIndex moves down by the same k, so every
+  // row already shown keeps its absolute index and the viewport does not jump.
+  const first = useRef<{ index: number; anchorKey: string | null; anchorRow: number }>({ index: START_INDEX, anchorKey: null, anchorRow: 0 });
+  const oldestKey = cs.messages[0]?.id ?? null;
+  if (first.current.anchorKey !== oldestKey) {
+    const prev = first.current;
+    let index = prev.index;
+    if (prev.anchorKey !== null) {
+      const at = rows.findIndex((r) => r.key === prev.anchorKey);
+      if (at >= 0) index = prev.index - (at - prev.anchorRow);
+    }
+    const anchorRow = oldestKey === null ? 0 : rows.findIndex((r) => r.key === oldestKey);
+    first.current = { index, anchorKey: oldestKey, anchorRow: Math.max(anchorRow, 0) };
   }
   const firstItemIndex = first.current.index;
 
   const [initialIndex] = useState(() => {
-    const i = dividerId ? items.findIndex((m) => m.id === dividerId) : -1;
-    return i >= 0 ? { index: i, align: 'start' as const } : Math.max(items.length - 1, 0);
+    const i = dividerId ? rows.findIndex((r) => r.kind === 'unread') : -1;
+    return i >= 0 ? { index: i, align: 'start' as const } : Math.max(rows.length - 1, 0);
   });
 
   // Mark the latest visible message read (debounced, only while the page is visible).
   const lastRange = useRef<ListRange | null>(null);
   const readTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
-  const itemsRef = useRef(items);
-  itemsRef.current = items;
+  const rowsRef = useRef(rows);
+  rowsRef.current = rows;
   const firstRef = useRef(firstItemIndex);
   firstRef.current = firstItemIndex;
   const markVisibleRead = useCallback(() => {
     const range = lastRange.current;
     if (!range || document.visibilityState === 'hidden') return;
-    const list = itemsRef.current;
+    const list = rowsRef.current;
     let end = range.endIndex - firstRef.current;
     if (end < 0 || end >= list.length) end = Math.min(range.endIndex, list.length - 1);
     for (let i = end; i >= 0; i--) {
-      const m = list[i]!;
-      if (!isPending(m)) {
-        ctl.markRead(id, m.seq);
+      const r = list[i]!;
+      if (r.kind === 'message' && !isPending(r.m)) {
+        ctl.markRead(id, r.m.seq);
         return;
       }
     }
@@ -110,7 +118,7 @@ export function MessageList({
   }, [pendingCount]);
 
   const jumpTo = useCallback((messageId: string) => {
-    const i = itemsRef.current.findIndex((m) => m.id === messageId);
+    const i = rowsRef.current.findIndex((r) => r.key === messageId);
     if (i < 0) return;
     ref.current?.scrollToIndex({ index: i, align: 'center', behavior: 'smooth' });
     setHighlightId(messageId);
@@ -118,8 +126,8 @@ export function MessageList({
   }, []);
 
   const context: RowContext = useMemo(
-    () => ({ items, cs, state, meId, mentionMap, unreadDividerId: dividerId, highlightId, actions: { ...actions, jumpTo } }),
-    [items, cs, state, meId, mentionMap, dividerId, highlightId, actions, jumpTo],
+    () => ({ cs, state, meId, mentionMap, highlightId, actions: { ...actions, jumpTo } }),
+    [cs, state, meId, mentionMap, highlightId, actions, jumpTo],
   );
 
   const unseenBelow = useMemo(() => {
@@ -127,28 +135,28 @@ export function MessageList({
     let end = lastRange.current.endIndex - firstItemIndex;
     if (end < 0) end = 0;
     let n = 0;
-    for (let i = end + 1; i < items.length; i++) if (items[i]!.senderId !== meId) n++;
+    for (let i = end + 1; i < rows.length; i++) {
+      const r = rows[i]!;
+      if (r.kind === 'message' && r.m.senderId !== meId) n++;
+    }
     return n;
-  }, [atBottom, items, firstItemIndex, meId]);
+  }, [atBottom, rows, firstItemIndex, meId]);
 
   return (
     <div className="message-list-wrap">
       {items.length === 0 ? (
         <div className="list-empty-conversation muted">{cs.loadingBefore ? 'Loading…' : 'No messages yet. Say hello!'}</div>
       ) : (
-        <Virtuoso<ListMessage, RowContext>
+        <Virtuoso<Row, RowContext>
           ref={ref}
           className="message-list"
           data-testid="message-list"
-          data={items}
+          data={rows}
           context={context}
           firstItemIndex={firstItemIndex}
           initialTopMostItemIndex={initialIndex}
-          computeItemKey={(_, m) => m.id}
-          itemContent={(index, m, ctx) => {
-            const rel = index - firstItemIndex;
-            return <MessageRow item={m} prev={rel > 0 ? ctx.items[rel - 1] : undefined} ctx={ctx} />;
-          }}
+          computeItemKey={(_, r) => r.key}
+          itemContent={(_, r, ctx) => <RowView row={r} ctx={ctx} />}
           startReached={() => void ctl.loadOlder(id)}
           followOutput={(bottom) => (bottom ? 'smooth' : false)}
           atBottomStateChange={setAtBottom}

@@ -21,41 +21,75 @@ export interface RowActions {
 
 /** Everything a row needs besides its own message; passed as Virtuoso context. */
 export interface RowContext {
-  items: readonly ListMessage[];
   cs: ConversationState;
   state: Pick<ChatState, 'users'>;
   meId: string;
   /** Username → userId of the members, to highlight @mentions. */
   mentionMap: Record<string, string>;
-  unreadDividerId: string | null;
   highlightId: string | null;
   actions: RowActions;
 }
 
-function isGrouped(prev: ListMessage | undefined, m: ListMessage, dividerHere: boolean): boolean {
-  if (!prev || dividerHere) return false;
-  if (prev.senderId !== m.senderId) return false;
-  if (dayKey(prev.createdAt) !== dayKey(m.createdAt)) return false;
+/** One entry of the virtualized list. Separators are rows of their own, so prepending never resizes a loaded row. */
+export type Row =
+  | { kind: 'day'; key: string; at: string }
+  | { kind: 'unread'; key: 'unread' }
+  | { kind: 'message'; key: string; m: ListMessage; grouped: boolean };
+
+function sameRun(prev: ListMessage | undefined, m: ListMessage): boolean {
+  if (!prev || prev.senderId !== m.senderId) return false;
   return new Date(m.createdAt).getTime() - new Date(prev.createdAt).getTime() < GROUP_WINDOW_MS;
 }
 
-export function MessageRow({ item, prev, ctx }: { item: ListMessage; prev: ListMessage | undefined; ctx: RowContext }) {
-  const showDate = !prev || dayKey(prev.createdAt) !== dayKey(item.createdAt);
-  const showDivider = ctx.unreadDividerId === item.id;
-  const grouped = !showDate && isGrouped(prev, item, showDivider);
-  const own = item.senderId === ctx.meId;
-  return (
-    <div className={`row${grouped ? ' grouped' : ''}`}>
-      {showDate && (
+/** Interleaves day separators and the "New messages" divider with the messages. */
+export function buildRows(items: readonly ListMessage[], unreadDividerId: string | null): Row[] {
+  const rows: Row[] = [];
+  let prev: ListMessage | undefined;
+  let prevDay = '';
+  for (const m of items) {
+    const day = dayKey(m.createdAt);
+    let separated = false;
+    if (day !== prevDay) {
+      rows.push({ kind: 'day', key: `day-${day}`, at: m.createdAt });
+      prevDay = day;
+      separated = true;
+    }
+    if (m.id === unreadDividerId) {
+      rows.push({ kind: 'unread', key: 'unread' });
+      separated = true;
+    }
+    rows.push({ kind: 'message', key: m.id, m, grouped: !separated && sameRun(prev, m) });
+    prev = m;
+  }
+  return rows;
+}
+
+export function RowView({ row, ctx }: { row: Row; ctx: RowContext }) {
+  if (row.kind === 'day') {
+    return (
+      <div className="row separator-row">
         <div className="date-separator" role="separator" data-testid="date-separator">
-          <span>{dayLabel(item.createdAt)}</span>
+          <span>{dayLabel(row.at)}</span>
         </div>
-      )}
-      {showDivider && (
+      </div>
+    );
+  }
+  if (row.kind === 'unread') {
+    return (
+      <div className="row separator-row">
         <div className="unread-divider" role="separator" data-testid="new-messages-divider">
           <span>New messages</span>
         </div>
-      )}
+      </div>
+    );
+  }
+  return <MessageRow item={row.m} grouped={row.grouped} ctx={ctx} />;
+}
+
+export function MessageRow({ item, grouped, ctx }: { item: ListMessage; grouped: boolean; ctx: RowContext }) {
+  const own = item.senderId === ctx.meId;
+  return (
+    <div className={`row${grouped ? ' grouped' : ''}`}>
       <Bubble
         m={item}
         own={own}
