@@ -303,6 +303,7 @@ async function main() {
       if (await ann.getByTestId('conversation-view').isVisible()) throw new Error('conversation still visible');
       await shot(ann, 'mobile-list');
       await openConversation(ann, people.ben.displayName);
+      await seesMessage(ann, 'queued while offline');
       if (await ann.getByTestId('conversation-list').isVisible()) throw new Error('list still visible');
       await shot(ann, 'mobile-conversation');
     });
