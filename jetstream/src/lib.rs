@@ -1,0 +1,177 @@
+//! JetStream topology as code: the streams and durable consumers Parley needs, and an
+//! idempotent [`apply`] that creates what is missing, updates what drifted and reports it.
+//!
+//! It is not a runtime library: workers call [`apply_streams`] at start-up and
+//! [`consumer`] for their own durable; the `parley-jetstream` binary applies everything.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, stream};
+use parley_contracts::subjects::{self, consumer as cons, stream as st};
+
+/// How many replicas streams get: 1 on a single dev node, 3 in a production cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct Topology {
+    pub replicas: usize,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Self { replicas: 1 }
+    }
+}
+
+/// Window in which JetStream drops a publish whose `Nats-Msg-Id` it has seen: the bound on how
+/// late a client retry (or a worker republish) can arrive and still be deduplicated by the
+/// stream; past it, the stores dedupe by id.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+pub fn streams(t: Topology) -> Vec<stream::Config> {
+    vec![
+        stream::Config {
+            name: st::COMMANDS.into(),
+            subjects: vec![subjects::COMMANDS_ALL.into()],
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            duplicate_window: DUPLICATE_WINDOW,
+            num_replicas: t.replicas,
+            ..Default::default()
+        },
+        stream::Config {
+            name: st::EVENTS.into(),
+            subjects: vec![subjects::EVENTS_ALL.into()],
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            duplicate_window: DUPLICATE_WINDOW,
+            num_replicas: t.replicas,
+            ..Default::default()
+        },
+        stream::Config {
+            name: st::TYPING.into(),
+            subjects: vec![subjects::TYPING_ALL.into()],
+            storage: stream::StorageType::Memory,
+            max_age: Duration::from_secs(5),
+            num_replicas: t.replicas,
+            ..Default::default()
+        },
+        stream::Config {
+            name: st::PRESENCE.into(),
+            subjects: vec![subjects::PRESENCE_ALL.into()],
+            storage: stream::StorageType::File,
+            max_messages_per_subject: 1,
+            num_replicas: t.replicas,
+            ..Default::default()
+        },
+    ]
+}
+
+/// The durable pull consumers, by worker role: (stream, config).
+pub fn consumers() -> Vec<(&'static str, pull::Config)> {
+    vec![
+        (
+            st::COMMANDS,
+            pull::Config {
+                durable_name: Some(cons::PERSIST.into()),
+                filter_subject: subjects::CMD_MSG_ALL.into(),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_deliver: 20,
+                max_ack_pending: 4096,
+                ..Default::default()
+            },
+        ),
+        (
+            st::EVENTS,
+            pull::Config {
+                durable_name: Some(cons::DELIVERY.into()),
+                filter_subjects: vec![subjects::EVT_MSG_ALL.into(), subjects::EVT_MEMBER_ALL.into()],
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_deliver: 20,
+                max_ack_pending: 4096,
+                // Live delivery of old events is pointless: clients sync from the store.
+                deliver_policy: jetstream::consumer::DeliverPolicy::New,
+                ..Default::default()
+            },
+        ),
+    ]
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Created(String),
+    Updated(String),
+    Unchanged(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("jetstream {what} {name}: {source}")]
+pub struct ApplyError {
+    what: &'static str,
+    name: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+fn err(what: &'static str, name: &str, e: impl std::error::Error + Send + Sync + 'static) -> ApplyError {
+    ApplyError { what, name: name.to_string(), source: Box::new(e) }
+}
+
+/// Create or update every stream; report what changed. Safe to run from many processes at once.
+pub async fn apply_streams(js: &jetstream::Context, t: Topology) -> Result<Vec<Change>, ApplyError> {
+    let mut out = Vec::new();
+    for cfg in streams(t) {
+        let name = cfg.name.clone();
+        match js.get_stream(&name).await {
+            Ok(mut s) => {
+                let current = s.info().await.map_err(|e| err("stream info", &name, e))?.config.clone();
+                if drifted(&current, &cfg) {
+                    js.update_stream(&cfg).await.map_err(|e| err("update stream", &name, e))?;
+                    out.push(Change::Updated(name));
+                } else {
+                    out.push(Change::Unchanged(name));
+                }
+            }
+            Err(_) => {
+                // A concurrent creator may win the race: get_or_create tolerates that.
+                js.get_or_create_stream(cfg).await.map_err(|e| err("create stream", &name, e))?;
+                out.push(Change::Created(name));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn drifted(current: &stream::Config, wanted: &stream::Config) -> bool {
+    current.subjects != wanted.subjects
+        || current.max_age != wanted.max_age
+        || current.duplicate_window != wanted.duplicate_window
+        || current.num_replicas != wanted.num_replicas
+        || current.max_messages_per_subject != wanted.max_messages_per_subject
+}
+
+/// Create or update the durable consumer `name` and return it.
+pub async fn consumer(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<jetstream::consumer::Consumer<pull::Config>, ApplyError> {
+    let (stream_name, cfg) = consumers()
+        .into_iter()
+        .find(|(_, c)| c.durable_name.as_deref() == Some(name))
+        .ok_or_else(|| err("consumer", name, std::io::Error::other("not defined in parley-jetstream")))?;
+    let stream = js.get_stream(stream_name).await.map_err(|e| err("get stream", stream_name, e))?;
+    stream.create_consumer(cfg).await.map_err(|e| err("create consumer", name, e))
+}
+
+/// Streams and every consumer.
+pub async fn apply(js: &jetstream::Context, t: Topology) -> Result<Vec<Change>, ApplyError> {
+    let mut out = apply_streams(js, t).await?;
+    for (_, cfg) in consumers() {
+        let name = cfg.durable_name.clone().unwrap_or_default();
+        consumer(js, &name).await?;
+        out.push(Change::Unchanged(format!("consumer {name} (create-or-update)")));
+    }
+    Ok(out)
+}

@@ -1,0 +1,182 @@
+//! The directory worker: accounts, credentials and tokens, user search, conversations and
+//! membership. It answers `svc.directory.*` and publishes membership changes on
+//! `chat.evt.member.<conversation>`. It knows nothing about messages.
+
+mod auth;
+mod conversations;
+mod throttle;
+mod users;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parley_contracts::subjects::svc as s;
+use parley_contracts::{ErrorCode, error::ApiError};
+use parley_kit::service::{decode, encode};
+use parley_kit::{CancellationToken, CommonArgs, args::OpsArgs, ops};
+use sqlx::PgPool;
+
+pub use auth::Keys;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "parley-directory", about = "Parley directory worker: accounts, tokens, conversations, membership")]
+pub struct Settings {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub ops: OpsArgs,
+    /// PostgreSQL URL; the worker owns schema `directory`.
+    #[arg(long, env = "PARLEY_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/parley")]
+    pub database_url: String,
+    /// Redis URL (login throttling).
+    #[arg(long, env = "PARLEY_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Prefix for every Redis key this process writes.
+    #[arg(long, env = "PARLEY_REDIS_PREFIX", default_value = "parley:")]
+    pub redis_prefix: String,
+    /// PEM file with the Ed25519 private key that signs access tokens.
+    #[arg(long, env = "PARLEY_JWT_PRIVATE_KEY_FILE")]
+    pub jwt_private_key_file: std::path::PathBuf,
+    /// Access token lifetime, seconds.
+    #[arg(long, env = "PARLEY_ACCESS_TTL_SECONDS", default_value_t = 900)]
+    pub access_ttl_seconds: u64,
+    /// Refresh token lifetime, seconds.
+    #[arg(long, env = "PARLEY_REFRESH_TTL_SECONDS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_ttl_seconds: u64,
+    /// Largest group, the creator included.
+    #[arg(long, env = "PARLEY_MAX_GROUP_MEMBERS", default_value_t = parley_contracts::limits::DEFAULT_MAX_GROUP_MEMBERS)]
+    pub max_group_members: usize,
+    /// Failed logins per username per 15 minutes before further attempts are refused.
+    #[arg(long, env = "PARLEY_LOGIN_FAILURES_MAX", default_value_t = 10)]
+    pub login_failures_max: u32,
+    /// Database connections.
+    #[arg(long, env = "PARLEY_DB_POOL", default_value_t = 10)]
+    pub db_pool: u32,
+    /// Requests handled at once.
+    #[arg(long, env = "PARLEY_CONCURRENCY", default_value_t = 64)]
+    pub concurrency: usize,
+}
+
+pub(crate) struct Ctx {
+    pub db: PgPool,
+    pub js: async_nats::jetstream::Context,
+    pub keys: Keys,
+    pub throttle: throttle::Throttle,
+    pub settings: Settings,
+}
+
+pub struct Directory {
+    ctx: Arc<Ctx>,
+    nats: async_nats::Client,
+    readiness: ops::Readiness,
+    ops_addr: Option<SocketAddr>,
+    ops_task: Option<tokio::task::JoinHandle<()>>,
+    ops_stop: CancellationToken,
+}
+
+impl Directory {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let metrics = ops::install_metrics();
+        let keys = Keys::from_private_pem_file(&settings.jwt_private_key_file)?;
+        let db = parley_kit::db::connect(&settings.database_url, "directory", settings.db_pool)
+            .await
+            .context("connect to PostgreSQL")?;
+        sqlx::migrate!("./migrations").run(&db).await.context("run directory migrations")?;
+        let throttle = throttle::Throttle::connect(&settings.redis_url, &settings.redis_prefix, settings.login_failures_max)
+            .await
+            .context("connect to Redis")?;
+        let nats = parley_kit::nats::connect(&settings.common.nats_url, "parley-directory").await?;
+        let js = async_nats::jetstream::new(nats.clone());
+        parley_jetstream::apply_streams(&js, parley_jetstream::Topology { replicas: settings.common.stream_replicas })
+            .await?;
+
+        let readiness = ops::Readiness::new();
+        ops::nats_check(&readiness, nats.clone());
+        parley_kit::db::ready_check(&readiness, db.clone());
+        let ops_stop = CancellationToken::new();
+        parley_kit::db::export_pool_metrics(db.clone(), "directory", ops_stop.clone());
+        let (ops_addr, ops_task) = match settings.ops.ops_listen {
+            Some(addr) => {
+                let (a, t) = ops::serve(addr, readiness.clone(), metrics, ops_stop.clone()).await?;
+                parley_kit::announce("ops", a);
+                (Some(a), Some(t))
+            }
+            None => (None, None),
+        };
+        let ctx = Arc::new(Ctx { db, js, keys, throttle, settings });
+        Ok(Self { ctx, nats, readiness, ops_addr, ops_task, ops_stop })
+    }
+
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops_addr
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let ctx = self.ctx.clone();
+        let concurrency = ctx.settings.concurrency;
+        let serving = parley_kit::service::serve(
+            self.nats.clone(),
+            s::DIRECTORY_ALL,
+            s::DIRECTORY_QUEUE,
+            concurrency,
+            shutdown.clone(),
+            move |subject, payload| {
+                let ctx = ctx.clone();
+                async move { dispatch(&ctx, &subject, payload).await }
+            },
+        );
+        tracing::info!("directory serving");
+        let readiness = self.readiness.clone();
+        let watcher = shutdown.clone();
+        tokio::spawn(async move {
+            watcher.cancelled().await;
+            readiness.set_draining();
+        });
+        // `serve` returns once the subscription is closed and in-flight requests are answered.
+        let result = serving.await;
+        let _ = self.nats.flush().await;
+        self.ops_stop.cancel();
+        if let Some(t) = self.ops_task {
+            let _ = t.await;
+        }
+        self.ctx.db.close().await;
+        result
+    }
+}
+
+async fn dispatch(ctx: &Ctx, subject: &str, payload: Bytes) -> Bytes {
+    macro_rules! call {
+        ($f:path) => {
+            match decode(&payload) {
+                Ok(req) => encode($f(ctx, req).await),
+                Err(e) => encode::<()>(Err(e)),
+            }
+        };
+    }
+    match subject {
+        s::REGISTER => call!(users::register),
+        s::LOGIN => call!(users::login),
+        s::REFRESH => call!(users::refresh),
+        s::LOGOUT => call!(users::logout),
+        s::USER_GET => call!(users::get),
+        s::USER_UPDATE => call!(users::update),
+        s::USER_SEARCH => call!(users::search),
+        s::CONV_CREATE => call!(conversations::create),
+        s::CONV_GET => call!(conversations::get),
+        s::CONV_LIST => call!(conversations::list),
+        s::CONV_UPDATE => call!(conversations::update),
+        s::MEMBERS_ADD => call!(conversations::add_members),
+        s::MEMBERS_REMOVE => call!(conversations::remove_member),
+        s::MEMBERSHIP => call!(conversations::membership),
+        s::MEMBERS => call!(conversations::members),
+        other => encode::<()>(Err(ApiError::new(ErrorCode::NotFound, format!("no endpoint {other}")))),
+    }
+}
+
+/// Database errors are logged with their cause and answered without it.
+pub(crate) fn db_err(e: sqlx::Error) -> ApiError {
+    tracing::error!(error = %e, "database error");
+    ApiError::new(ErrorCode::Unavailable, "storage is unavailable; retry shortly")
+}

@@ -1,0 +1,148 @@
+//! The consume loop: durable pull consumer → batches of what is ready → handler → ack/nak/term.
+//!
+//! Handlers must be idempotent: JetStream redelivers anything not acked within `ack_wait`
+//! (a crash, a slow batch), so every message may be seen more than once.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics_names as m;
+
+/// What to do with one message after its batch was handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ack,
+    /// Redeliver after the delay (a transient failure).
+    Retry(Duration),
+    /// Never redeliver (a poison message; it was reported).
+    Reject,
+}
+
+pub trait BatchHandler: Send + Sync + 'static {
+    /// One outcome per message, in order.
+    fn handle(&self, batch: &[jetstream::Message]) -> impl Future<Output = Vec<Outcome>> + Send;
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumeOptions {
+    /// The metric label and log name.
+    pub name: &'static str,
+    pub max_batch: usize,
+}
+
+/// Run until `shutdown`; the batch in hand is finished and acked before returning.
+pub async fn run<H: BatchHandler>(
+    mut consumer: PullConsumer,
+    handler: H,
+    opts: ConsumeOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let name = opts.name;
+    spawn_lag_exporter(consumer.clone(), name, shutdown.clone());
+    let _ = consumer.info().await;
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(opts.max_batch)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await;
+        let mut messages = match messages {
+            Ok(s) => s.ready_chunks(opts.max_batch),
+            Err(error) => {
+                tracing::warn!(consumer = name, %error, "cannot start pulling; retrying");
+                metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "pull").increment(1);
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        loop {
+            let chunk = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                chunk = messages.next() => chunk,
+            };
+            let Some(chunk) = chunk else { break };
+            let mut batch = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                match item {
+                    Ok(msg) => batch.push(msg),
+                    Err(error) => {
+                        // Heartbeat misses and the like: the stream recovers on its own.
+                        tracing::debug!(consumer = name, %error, "pull stream error");
+                        metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "pull").increment(1);
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                process(&handler, &batch, name).await;
+            }
+        }
+        // Messages the server already pushed to this pull are redelivered after ack_wait; on a
+        // graceful stop, hand back what is buffered now so another instance gets it at once.
+        if shutdown.is_cancelled() {
+            while let Some(Some(chunk)) = futures::FutureExt::now_or_never(messages.next()) {
+                for msg in chunk.into_iter().flatten() {
+                    let _ = msg.ack_with(AckKind::Nak(None)).await;
+                }
+            }
+            break;
+        }
+    }
+    tracing::info!(consumer = name, "consume loop stopped");
+    Ok(())
+}
+
+async fn process<H: BatchHandler>(handler: &H, batch: &[jetstream::Message], name: &'static str) {
+    metrics::counter!(m::CONSUMER_RECEIVED, "consumer" => name).increment(batch.len() as u64);
+    metrics::histogram!(m::CONSUMER_BATCH_SIZE, "consumer" => name).record(batch.len() as f64);
+    let redelivered = batch.iter().filter(|m| m.info().map(|i| i.delivered > 1).unwrap_or(false)).count();
+    if redelivered > 0 {
+        metrics::counter!(m::CONSUMER_REDELIVERIES, "consumer" => name).increment(redelivered as u64);
+    }
+    let started = Instant::now();
+    let outcomes = handler.handle(batch).await;
+    metrics::histogram!(m::CONSUMER_BATCH_SECONDS, "consumer" => name).record(started.elapsed().as_secs_f64());
+    for (i, msg) in batch.iter().enumerate() {
+        let outcome = outcomes.get(i).copied().unwrap_or(Outcome::Retry(Duration::from_secs(1)));
+        let kind = match outcome {
+            Outcome::Ack => AckKind::Ack,
+            Outcome::Retry(d) => AckKind::Nak(Some(d)),
+            Outcome::Reject => AckKind::Term,
+        };
+        if let Err(error) = msg.ack_with(kind).await {
+            tracing::warn!(consumer = name, %error, "ack failed; the message will be redelivered");
+            metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "ack").increment(1);
+        } else if outcome == Outcome::Ack {
+            metrics::counter!(m::CONSUMER_PROCESSED, "consumer" => name).increment(1);
+        } else {
+            metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "handle").increment(1);
+        }
+    }
+}
+
+fn spawn_lag_exporter(mut consumer: PullConsumer, name: &'static str, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    if let Ok(info) = consumer.info().await {
+                        metrics::gauge!(m::CONSUMER_LAG, "consumer" => name).set(info.num_pending as f64);
+                        metrics::gauge!(m::CONSUMER_ACK_PENDING, "consumer" => name).set(info.num_ack_pending as f64);
+                    }
+                }
+            }
+        }
+    });
+}

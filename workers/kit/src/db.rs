@@ -1,0 +1,56 @@
+//! PostgreSQL: each worker owns one schema; its pool's `search_path` points there, so its
+//! migrations table and tables never meet another worker's.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub async fn connect(url: &str, schema: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    anyhow::ensure!(
+        schema.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+        "schema name must be [a-z_]"
+    );
+    let base = PgConnectOptions::from_str(url)?;
+    // Create the schema with a short-lived connection before any pooled one sets search_path.
+    let bootstrap = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(base.clone())
+        .await?;
+    // The name was checked to be [a-z_] above.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}"))).execute(&bootstrap).await?;
+    bootstrap.close().await;
+    let opts = base.options([("search_path", schema)]);
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(opts)
+        .await?;
+    Ok(pool)
+}
+
+/// Export pool gauges every few seconds until `stop`.
+pub fn export_pool_metrics(pool: PgPool, worker: &'static str, stop: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    metrics::gauge!(crate::metrics_names::DB_POOL_CONNECTIONS, "worker" => worker).set(pool.size() as f64);
+                    metrics::gauge!(crate::metrics_names::DB_POOL_IDLE, "worker" => worker).set(pool.num_idle() as f64);
+                }
+            }
+        }
+    });
+}
+
+/// Readiness check: a trivial query answers.
+pub fn ready_check(readiness: &crate::ops::Readiness, pool: PgPool) {
+    readiness.check("postgres", move || {
+        let pool = pool.clone();
+        async move { sqlx::query("SELECT 1").execute(&pool).await.map(|_| ()).map_err(|e| e.to_string()) }
+    });
+}

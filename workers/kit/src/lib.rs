@@ -1,0 +1,23 @@
+//! The worker kit: what every Parley binary shares so that a new worker is mostly its handler.
+//!
+//! Settings ([`CommonArgs`]) → telemetry ([`telemetry::init`]) → metrics + ops endpoints
+//! ([`ops`]) → NATS ([`nats`]) → the consume loop ([`consume`]) or a request/reply service
+//! ([`service`]) → drain on SIGTERM ([`shutdown`]). It holds no domain logic.
+
+pub mod args;
+pub mod consume;
+pub mod db;
+pub mod metrics_names;
+pub mod nats;
+pub mod ops;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use args::CommonArgs;
+pub use tokio_util::sync::CancellationToken;
+
+/// Print the bound address on stdout so that supervisors and tests that passed port 0 learn it.
+pub fn announce(kind: &str, addr: std::net::SocketAddr) {
+    println!("parley: listening kind={kind} addr={addr}");
+}

@@ -1,0 +1,51 @@
+//! The metrics contract: every metric name a Parley binary exports, in one place
+//! (docs/metrics.md describes each). Labels take values from small fixed sets only —
+//! never user or conversation ids.
+
+/// Consume loop (label `consumer`).
+pub const CONSUMER_RECEIVED: &str = "parley_consumer_received_total";
+pub const CONSUMER_PROCESSED: &str = "parley_consumer_processed_total";
+/// Labels `consumer`, `stage` (decode | handle | ack).
+pub const CONSUMER_ERRORS: &str = "parley_consumer_errors_total";
+pub const CONSUMER_REDELIVERIES: &str = "parley_consumer_redeliveries_total";
+/// Messages not yet delivered to the consumer (JetStream `num_pending`).
+pub const CONSUMER_LAG: &str = "parley_consumer_lag";
+pub const CONSUMER_ACK_PENDING: &str = "parley_consumer_ack_pending";
+pub const CONSUMER_BATCH_SECONDS: &str = "parley_consumer_batch_seconds";
+pub const CONSUMER_BATCH_SIZE: &str = "parley_consumer_batch_size";
+
+/// Request/reply services (labels `service`, `endpoint`, `outcome`).
+pub const SERVICE_REQUESTS: &str = "parley_service_requests_total";
+pub const SERVICE_SECONDS: &str = "parley_service_request_seconds";
+/// Outgoing requests (label `endpoint`, `outcome`).
+pub const NATS_REQUEST_SECONDS: &str = "parley_nats_request_seconds";
+pub const JETSTREAM_PUBLISH_SECONDS: &str = "parley_jetstream_publish_seconds";
+
+/// PostgreSQL (label `query`).
+pub const DB_QUERY_SECONDS: &str = "parley_db_query_seconds";
+pub const DB_POOL_CONNECTIONS: &str = "parley_db_pool_connections";
+pub const DB_POOL_IDLE: &str = "parley_db_pool_idle";
+
+/// Redis (label `op`).
+pub const REDIS_SECONDS: &str = "parley_redis_command_seconds";
+
+/// Edge.
+pub const EDGE_CONNECTIONS: &str = "parley_edge_connections";
+pub const EDGE_CONNECTIONS_TOTAL: &str = "parley_edge_connections_total";
+pub const EDGE_CONNECTIONS_REJECTED: &str = "parley_edge_connections_rejected_total";
+pub const EDGE_FRAMES_IN: &str = "parley_edge_frames_in_total";
+pub const EDGE_FRAMES_OUT: &str = "parley_edge_frames_out_total";
+pub const EDGE_MESSAGES_ACCEPTED: &str = "parley_edge_messages_accepted_total";
+pub const EDGE_RATE_LIMITED: &str = "parley_edge_rate_limited_total";
+pub const EDGE_AUTH_FAILURES: &str = "parley_edge_auth_failures_total";
+pub const EDGE_FRAME_ERRORS: &str = "parley_edge_frame_errors_total";
+pub const EDGE_HTTP_REQUESTS: &str = "parley_edge_http_requests_total";
+pub const EDGE_SLOW_CONSUMERS: &str = "parley_edge_slow_consumer_disconnects_total";
+
+/// Workers' domain counters.
+pub const MESSAGES_STORED: &str = "parley_messages_stored_total";
+pub const MESSAGES_DEDUPLICATED: &str = "parley_messages_deduplicated_total";
+pub const COMMANDS_REJECTED: &str = "parley_commands_rejected_total";
+pub const MESSAGES_DELIVERED: &str = "parley_messages_delivered_total";
+/// Accepted-by-edge → handed to member edges, seconds.
+pub const DELIVERY_LATENCY: &str = "parley_delivery_latency_seconds";

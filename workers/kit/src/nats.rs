@@ -1,0 +1,60 @@
+//! NATS connection and typed request/reply over JSON.
+
+use std::time::{Duration, Instant};
+
+use async_nats::Client;
+use bytes::Bytes;
+use parley_contracts::ErrorCode;
+use parley_contracts::error::ApiError;
+use parley_contracts::svc::Reply;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::metrics_names as m;
+
+/// Connect with unlimited reconnects (the client buffers while NATS restarts) and a name that
+/// shows in `nats server report connections`.
+pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
+    let client = async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .request_timeout(Some(Duration::from_secs(5)))
+        .event_callback(|event| async move {
+            tracing::info!(%event, "nats connection event");
+        })
+        .connect(url)
+        .await?;
+    // retry_on_initial_connect returns at once; give the first connection a moment so start-up
+    // logs are honest, without failing if NATS comes up later.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.connection_state() != async_nats::connection::State::Connected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(client)
+}
+
+/// Send a JSON request to a Parley service and decode its [`Reply`].
+/// Transport failures become `unavailable`; malformed replies `internal`.
+pub async fn request<Req, Resp>(client: &Client, subject: &'static str, req: &Req) -> Result<Resp, ApiError>
+where
+    Req: Serialize,
+    Resp: DeserializeOwned,
+{
+    let payload = serde_json::to_vec(req)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("encode request: {e}")))?;
+    let started = Instant::now();
+    let result = client.request(subject, Bytes::from(payload)).await;
+    let outcome = if result.is_ok() { "ok" } else { "transport_error" };
+    metrics::histogram!(m::NATS_REQUEST_SECONDS, "endpoint" => subject, "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    let msg = result.map_err(|e| {
+        tracing::warn!(subject, error = %e, "service request failed");
+        ApiError::new(ErrorCode::Unavailable, "a backend service is unavailable; retry shortly")
+    })?;
+    let reply: Reply<Resp> = serde_json::from_slice(&msg.payload).map_err(|e| {
+        tracing::error!(subject, error = %e, "malformed service reply");
+        ApiError::new(ErrorCode::Internal, "malformed reply from a backend service")
+    })?;
+    reply.into_result()
+}

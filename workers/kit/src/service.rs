@@ -1,0 +1,91 @@
+//! Request/reply services: a queue-group subscription, bounded concurrency, JSON in and out.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_nats::Client;
+use bytes::Bytes;
+use futures::StreamExt;
+use parley_contracts::ErrorCode;
+use parley_contracts::error::ApiError;
+use parley_contracts::svc::Reply;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics_names as m;
+
+/// Decode a request body or answer `bad_request`.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(payload).map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid request: {e}")))
+}
+
+/// Encode a handler result as a [`Reply`].
+pub fn encode<T: Serialize>(result: Result<T, ApiError>) -> Bytes {
+    let reply: Reply<T> = result.into();
+    match serde_json::to_vec(&reply) {
+        Ok(v) => Bytes::from(v),
+        Err(_) => Bytes::from_static(br#"{"error":{"code":"internal","message":"encode reply"}}"#),
+    }
+}
+
+/// Serve `subject` (a wildcard such as `svc.directory.>`) in queue group `queue` until
+/// `shutdown`, then wait for in-flight requests. `handler` gets the concrete subject and payload.
+pub async fn serve<H, F>(
+    client: Client,
+    subject: &'static str,
+    queue: &'static str,
+    concurrency: usize,
+    shutdown: CancellationToken,
+    handler: H,
+) -> anyhow::Result<()>
+where
+    H: Fn(String, Bytes) -> F + Send + Sync + 'static,
+    F: Future<Output = Bytes> + Send + 'static,
+{
+    let mut sub = client.queue_subscribe(subject, queue.to_string()).await?;
+    let limit = Arc::new(Semaphore::new(concurrency));
+    let handler = Arc::new(handler);
+    let mut tasks = JoinSet::new();
+    loop {
+        let msg = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            msg = sub.next() => msg,
+        };
+        let Some(msg) = msg else { break };
+        let Ok(permit) = limit.clone().acquire_owned().await else { break };
+        let client = client.clone();
+        let handler = handler.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let started = Instant::now();
+            let endpoint = endpoint_label(&msg.subject);
+            let reply = handler(msg.subject.to_string(), msg.payload).await;
+            let outcome = if reply.starts_with(b"{\"ok\"") { "ok" } else { "error" };
+            metrics::counter!(m::SERVICE_REQUESTS, "service" => queue, "endpoint" => endpoint.clone(), "outcome" => outcome)
+                .increment(1);
+            metrics::histogram!(m::SERVICE_SECONDS, "service" => queue, "endpoint" => endpoint)
+                .record(started.elapsed().as_secs_f64());
+            if let Some(reply_to) = msg.reply {
+                if let Err(error) = client.publish(reply_to, reply).await {
+                    tracing::warn!(%error, "reply publish failed");
+                }
+            }
+        });
+        // Reap finished tasks so the set stays small.
+        while tasks.try_join_next().is_some() {}
+    }
+    let _ = sub.unsubscribe().await;
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Service endpoints form a fixed set; anything else is folded into `other` so a caller cannot
+/// create label values.
+fn endpoint_label(subject: &str) -> String {
+    let known = subject.starts_with("svc.") && subject.len() < 48 && subject.chars().all(|c| c.is_ascii_lowercase() || c == '.');
+    if known { subject.to_string() } else { "other".to_string() }
+}
