@@ -36,18 +36,38 @@ export type Row =
   | { kind: 'unread'; key: 'unread' }
   | { kind: 'message'; key: string; m: ListMessage; grouped: boolean };
 
-function sameRun(prev: ListMessage | undefined, m: ListMessage): boolean {
-  if (!prev || prev.senderId !== m.senderId) return false;
-  return new Date(m.createdAt).getTime() - new Date(prev.createdAt).getTime() < GROUP_WINDOW_MS;
+// Per-message derived values, cached by object identity: messages are immutable, so a
+// long history is not re-parsed on every change (buildRows runs over all loaded messages).
+const timeCache = new WeakMap<object, { day: string; ms: number }>();
+const rowCache = new WeakMap<object, { plain?: Row; grouped?: Row }>();
+
+function timeMeta(m: ListMessage): { day: string; ms: number } {
+  let t = timeCache.get(m);
+  if (!t) {
+    t = { day: dayKey(m.createdAt), ms: new Date(m.createdAt).getTime() };
+    timeCache.set(m, t);
+  }
+  return t;
+}
+
+function messageRow(m: ListMessage, grouped: boolean): Row {
+  let c = rowCache.get(m);
+  if (!c) {
+    c = {};
+    rowCache.set(m, c);
+  }
+  const slot = grouped ? 'grouped' : 'plain';
+  return (c[slot] ??= { kind: 'message', key: m.id, m, grouped });
 }
 
 /** Interleaves day separators and the "New messages" divider with the messages. */
 export function buildRows(items: readonly ListMessage[], unreadDividerId: string | null): Row[] {
   const rows: Row[] = [];
   let prev: ListMessage | undefined;
+  let prevMs = 0;
   let prevDay = '';
   for (const m of items) {
-    const day = dayKey(m.createdAt);
+    const { day, ms } = timeMeta(m);
     let separated = false;
     if (day !== prevDay) {
       rows.push({ kind: 'day', key: `day-${day}`, at: m.createdAt });
@@ -58,8 +78,10 @@ export function buildRows(items: readonly ListMessage[], unreadDividerId: string
       rows.push({ kind: 'unread', key: 'unread' });
       separated = true;
     }
-    rows.push({ kind: 'message', key: m.id, m, grouped: !separated && sameRun(prev, m) });
+    const grouped = !separated && prev !== undefined && prev.senderId === m.senderId && ms - prevMs < GROUP_WINDOW_MS;
+    rows.push(messageRow(m, grouped));
     prev = m;
+    prevMs = ms;
   }
   return rows;
 }
