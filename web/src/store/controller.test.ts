@@ -38,6 +38,7 @@ async function online(t: ReturnType<typeof setup>) {
 describe('ChatController', () => {
   beforeEach(() => {
     vi.useFakeTimers();
+    localStorage.clear();
   });
   afterEach(() => {
     vi.useRealTimers();
@@ -97,6 +98,23 @@ describe('ChatController', () => {
     expect(ws.sent.map((f) => f.type)).toEqual(['auth', 'sync', 'message:send']);
     expect(ws.sentOfType('message:send')[0]!.id).toBe(id);
     t.ctl.stop();
+  });
+
+  it('keeps unacknowledged messages across a reload and sends them with the same id', async () => {
+    const first = setup();
+    await online(first);
+    first.f.last.serverClose();
+    const id = first.ctl.send('c1', 'written before reload')!;
+    first.ctl.stop();
+    expect(JSON.parse(localStorage.getItem(`parley.outbox.${ME.id}`)!)).toHaveLength(1);
+
+    const second = setup();
+    await online(second);
+    const sends = second.f.last.sentOfType('message:send');
+    expect(sends).toEqual([{ type: 'message:send', id, conversationId: 'c1', body: 'written before reload' }]);
+    second.f.last.receive({ type: 'message:new', message: msg(5, { id, senderId: ME.id, body: 'written before reload' }) });
+    expect(localStorage.getItem(`parley.outbox.${ME.id}`)).toBeNull();
+    second.ctl.stop();
   });
 
   it('rolls back a reaction that the server rejects', async () => {

@@ -102,6 +102,53 @@ export class ChatController {
 
   private dispatch(a: ChatAction): void {
     this.store.dispatch(a);
+    if (a.type.startsWith('send/') || a.type === 'message/new' || a.type === 'messages/offline' || a.type === 'history/page') {
+      this.saveOutbox();
+    }
+  }
+
+  // ------------------------------------------------------------ outbox (survives reloads)
+
+  private lastOutbox = '';
+
+  private outboxKey(): string | null {
+    const me = this.meId;
+    return me ? `parley.outbox.${me}` : null;
+  }
+
+  /** Unacknowledged own messages, kept in localStorage so a reload does not lose them. */
+  private saveOutbox(): void {
+    const key = this.outboxKey();
+    if (!key) return;
+    const items: PendingMessage[] = [];
+    for (const cs of Object.values(this.state.conversations)) {
+      for (const p of cs.pending) if (p.status !== 'accepted') items.push(p);
+    }
+    const json = JSON.stringify(items);
+    if (json === this.lastOutbox) return;
+    this.lastOutbox = json;
+    try {
+      if (items.length) globalThis.localStorage?.setItem(key, json);
+      else globalThis.localStorage?.removeItem(key);
+    } catch {
+      // storage full or unavailable: the outbox stays in memory only
+    }
+  }
+
+  private restoreOutbox(): void {
+    const key = this.outboxKey();
+    if (!key) return;
+    let items: PendingMessage[] = [];
+    try {
+      items = JSON.parse(globalThis.localStorage?.getItem(key) ?? '[]') as PendingMessage[];
+    } catch {
+      return;
+    }
+    for (const p of Array.isArray(items) ? items : []) {
+      if (!p || typeof p.id !== 'string' || !this.state.conversations[p.conversationId]) continue;
+      // failed ones stay failed (the user decides); the rest go out on the next ready
+      this.dispatch({ type: 'send/pending', message: { ...p, status: p.status === 'failed' ? 'failed' : 'sending' } });
+    }
   }
 
   private get meId(): Uuid | undefined {
@@ -117,6 +164,7 @@ export class ChatController {
     if (session) this.dispatch({ type: 'session/set', me: session.user });
     await this.loadConversations();
     if (!this.running) return;
+    this.restoreOutbox();
     this.socket.start();
     this.api.me().then(
       (me) => this.dispatch({ type: 'session/set', me }),
