@@ -34,6 +34,7 @@ const PAGING_LIMIT_S = Number(process.env.BENCH_PAGING_SECONDS ?? 600);
 const WHEEL_SECONDS = Number(process.env.BENCH_WHEEL_SECONDS ?? 12);
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HOLD_MS = 200;
+const PAGE_SIZE = Number(process.env.BENCH_PAGE_SIZE ?? 500);
 
 const checks = [];
 const check = (name, ok, detail) => {
@@ -91,9 +92,17 @@ async function main() {
     const scroller = page.getByTestId('message-list');
     // Hold history pages back briefly so the list's state before each prepend can be observed.
     let hold = false;
+    // Unmeasured pages are fetched in bigger slices (BENCH_PAGE_SIZE) so the whole
+    // history loads in minutes; measured pages keep the client's own limit of 50.
     await page.route(/\/api\/v1\/conversations\/[^/]+\/messages\?.*before=/, async (route) => {
-      if (hold) await new Promise((r) => setTimeout(r, HOLD_MS));
-      await route.continue();
+      if (hold) {
+        await new Promise((r) => setTimeout(r, HOLD_MS));
+        await route.continue();
+        return;
+      }
+      const url = new URL(route.request().url());
+      url.searchParams.set('limit', String(PAGE_SIZE));
+      await route.continue({ url: url.toString() });
     });
     const minSeq = () =>
       page.evaluate(() => {

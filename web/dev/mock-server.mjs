@@ -20,7 +20,7 @@ import { WebSocketServer } from 'ws';
 
 const PORT = Number(process.env.PORT ?? 8090);
 const HOST = process.env.HOST ?? '127.0.0.1';
-const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
+const DIST = process.env.PARLEY_DIST ? join(process.env.PARLEY_DIST, '/') : fileURLToPath(new URL('../dist/', import.meta.url));
 const ACCESS_TTL_S = Number(process.env.ACCESS_TTL_S ?? 900);
 const BATCH = 50;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -305,7 +305,7 @@ async function api(req, res, path, query) {
     }
     if (seg[2] === 'messages' && seg.length === 3 && method === 'GET') {
       const before = query.has('before') ? Number(query.get('before')) : Infinity;
-      const limit = Math.min(Number(query.get('limit') ?? 50) || 50, 200);
+      const limit = Math.min(Number(query.get('limit') ?? 50) || 50, 1000);
       const out = [];
       let i = c.bySeq.length - 1;
       while (i >= 0 && c.messages.get(c.bySeq[i]).seq >= before) i--;

@@ -1,8 +1,18 @@
 /** Date and time formatting for the chat UI (the viewer's locale and time zone). */
 
+const TIME_FORMAT = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const timeCache = new Map<string, string>();
+
+/** Local hh:mm. Formatting is costly and rows re-render often, so results are memoized. */
 export function timeOf(iso: string): string {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  let t = timeCache.get(iso);
+  if (t === undefined) {
+    const d = new Date(iso);
+    t = Number.isNaN(d.getTime()) ? '' : TIME_FORMAT.format(d);
+    if (timeCache.size > 20_000) timeCache.clear();
+    timeCache.set(iso, t);
+  }
+  return t;
 }
 
 export function dayKey(iso: string): string {
