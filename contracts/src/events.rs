@@ -89,16 +89,6 @@ pub struct MessageEvent {
     pub message: Message,
 }
 
-/// A command persist refused after the edge accepted it (e.g. editing someone else's message).
-/// Routed to the actor's devices as an `error` frame with `ref = commandId`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CommandRejected {
-    pub command_id: Uuid,
-    pub code: crate::ErrorCode,
-    pub message: String,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum MemberEventKind {
     #[serde(rename = "conversation.created")]

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod frames;
 pub mod limits;
+pub mod schema;
 pub mod svc;
 pub mod subjects;
 pub mod validate;

@@ -76,13 +76,11 @@ pub mod svc {
     pub const CONV_UPDATE: &str = "svc.directory.conv.update";
     pub const MEMBERS_ADD: &str = "svc.directory.members.add";
     pub const MEMBERS_REMOVE: &str = "svc.directory.members.remove";
-    pub const MEMBERSHIP: &str = "svc.directory.membership";
     pub const MEMBERS: &str = "svc.directory.members";
 
     pub const HISTORY_PAGE: &str = "svc.history.page";
     pub const HISTORY_RANGE: &str = "svc.history.range";
     pub const HISTORY_SUMMARY: &str = "svc.history.summary";
-    pub const HISTORY_MESSAGE: &str = "svc.history.message";
 }
 
 #[cfg(test)]

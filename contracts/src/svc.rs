@@ -120,20 +120,6 @@ pub struct MembersRemove {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Membership {
-    pub conversation_id: Uuid,
-    pub user_id: Uuid,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MembershipReply {
-    /// None when the user is not a member (or the conversation does not exist).
-    pub role: Option<Role>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct Members {
     pub conversation_id: Uuid,
 }
@@ -141,7 +127,14 @@ pub struct Members {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MembersReply {
-    pub user_ids: Vec<Uuid>,
+    pub members: Vec<MemberRole>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberRole {
+    pub user_id: Uuid,
+    pub role: Role,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

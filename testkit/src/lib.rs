@@ -1,1 +1,17 @@
-//! placeholder
+//! Test fixtures over real infrastructure: a nats-server with JetStream on a free port and a
+//! temporary store, a fresh PostgreSQL database, a Redis key prefix, Parley's binaries spawned
+//! as processes (so tests can `kill -9` them), and small HTTP/WebSocket clients.
+//!
+//! Binaries are found next to the test executable (`target/<profile>/`), so run
+//! `cargo build --workspace --bins` before the tests (the test script does).
+
+mod clients;
+mod process;
+mod services;
+
+pub use clients::{Api, Session, Ws};
+pub use process::{Proc, Stack, StackOptions};
+pub use services::{Keys, NatsServer, TestDb};
+
+/// Give up on a condition after this long.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);

@@ -1,1 +1,100 @@
-//! placeholder
+//! The delivery worker: fans sequenced events out to every member's devices. It consumes
+//! `chat.evt.msg.>` and `chat.evt.member.>` and core-publishes ready-to-send frames on
+//! `chat.user.<userId>`, where each edge connection of that user listens. It stores nothing:
+//! a device that is offline catches up through `sync`.
+
+mod route;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use parley_contracts::subjects::consumer;
+use parley_kit::consume::ConsumeOptions;
+use parley_kit::members::MemberCache;
+use parley_kit::{CancellationToken, CommonArgs, args::OpsArgs, ops};
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "parley-delivery", about = "Parley delivery worker: routes events to member devices")]
+pub struct Settings {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub ops: OpsArgs,
+    /// Events handled per batch at most.
+    #[arg(long, env = "PARLEY_DELIVERY_BATCH", default_value_t = 256)]
+    pub batch: usize,
+    /// Seconds a cached member list is trusted without a membership event.
+    #[arg(long, env = "PARLEY_MEMBER_CACHE_TTL_SECONDS", default_value_t = 60)]
+    pub member_cache_ttl_seconds: u64,
+    /// Conversations whose members are cached at most.
+    #[arg(long, env = "PARLEY_MEMBER_CACHE_CAPACITY", default_value_t = 100_000)]
+    pub member_cache_capacity: usize,
+}
+
+pub struct Delivery {
+    settings: Settings,
+    nats: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    readiness: ops::Readiness,
+    ops_addr: Option<SocketAddr>,
+    ops_task: Option<tokio::task::JoinHandle<()>>,
+    ops_stop: CancellationToken,
+}
+
+impl Delivery {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = ops::install_metrics();
+        let nats = parley_kit::nats::connect(&settings.common.nats_url, "parley-delivery").await?;
+        let js = async_nats::jetstream::new(nats.clone());
+        parley_jetstream::apply_streams(&js, parley_jetstream::Topology { replicas: settings.common.stream_replicas })
+            .await?;
+        let readiness = ops::Readiness::new();
+        ops::nats_check(&readiness, nats.clone());
+        let ops_stop = CancellationToken::new();
+        let (ops_addr, ops_task) = match settings.ops.ops_listen {
+            Some(addr) => {
+                let (a, t) = ops::serve(addr, readiness.clone(), metrics, ops_stop.clone()).await?;
+                parley_kit::announce("ops", a);
+                (Some(a), Some(t))
+            }
+            None => (None, None),
+        };
+        Ok(Self { settings, nats, js, readiness, ops_addr, ops_task, ops_stop })
+    }
+
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops_addr
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let members = MemberCache::start(
+            self.nats.clone(),
+            Duration::from_secs(self.settings.member_cache_ttl_seconds),
+            self.settings.member_cache_capacity,
+            self.ops_stop.clone(),
+        )
+        .await?;
+        let consumer = parley_jetstream::consumer(&self.js, consumer::DELIVERY).await?;
+        let router = route::Router { nats: self.nats.clone(), members };
+        let readiness = self.readiness.clone();
+        let watcher = shutdown.clone();
+        tokio::spawn(async move {
+            watcher.cancelled().await;
+            readiness.set_draining();
+        });
+        tracing::info!("delivery running");
+        let result = parley_kit::consume::run(
+            consumer,
+            router,
+            ConsumeOptions { name: "delivery", max_batch: self.settings.batch },
+            shutdown,
+        )
+        .await;
+        let _ = self.nats.flush().await;
+        self.ops_stop.cancel();
+        if let Some(t) = self.ops_task {
+            let _ = t.await;
+        }
+        result
+    }
+}

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use parley_contracts::api::{Conversation, ConversationList, ConversationType, Member, Role};
 use parley_contracts::events::{MemberEvent, MemberEventKind};
 use parley_contracts::limits::GROUP_NAME_MAX;
-use parley_contracts::svc::{self, ConvCreated, MembersReply, MembershipReply};
+use parley_contracts::svc::{self, ConvCreated, MemberRole, MembersReply};
 use parley_contracts::{ErrorCode, SCHEMA_VERSION, error::ApiError, subjects, validate};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -325,17 +325,16 @@ pub async fn remove_member(ctx: &Ctx, req: svc::MembersRemove) -> Result<Convers
     Ok(c)
 }
 
-pub async fn membership(ctx: &Ctx, req: svc::Membership) -> Result<MembershipReply, ApiError> {
-    let mut conn = ctx.db.acquire().await.map_err(db_err)?;
-    Ok(MembershipReply { role: role(&mut conn, req.conversation_id, req.user_id).await? })
-}
-
 pub async fn members(ctx: &Ctx, req: svc::Members) -> Result<MembersReply, ApiError> {
-    let user_ids: Vec<Uuid> = sqlx::query_scalar("SELECT user_id FROM members WHERE conversation_id = $1")
+    let rows = sqlx::query("SELECT user_id, role FROM members WHERE conversation_id = $1")
         .bind(req.conversation_id)
         .fetch_all(&ctx.db)
         .await
         .map_err(db_err)?;
-    Ok(MembersReply { user_ids })
+    let members = rows
+        .iter()
+        .map(|r| MemberRole { user_id: r.get("user_id"), role: role_of(&r.get::<String, _>("role")) })
+        .collect();
+    Ok(MembersReply { members })
 }
 

@@ -169,7 +169,6 @@ async fn dispatch(ctx: &Ctx, subject: &str, payload: Bytes) -> Bytes {
         s::CONV_UPDATE => call!(conversations::update),
         s::MEMBERS_ADD => call!(conversations::add_members),
         s::MEMBERS_REMOVE => call!(conversations::remove_member),
-        s::MEMBERSHIP => call!(conversations::membership),
         s::MEMBERS => call!(conversations::members),
         other => encode::<()>(Err(ApiError::new(ErrorCode::NotFound, format!("no endpoint {other}")))),
     }

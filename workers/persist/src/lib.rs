@@ -1,1 +1,152 @@
-//! placeholder
+//! The persist worker: the only writer of messages. It sequences commands from
+//! `chat.cmd.msg.>` into contiguous per-conversation seqs, stores them, publishes
+//! `chat.evt.msg.<conversation>`, and answers `svc.history.*` from the same store.
+//! It does not deliver anything to users and knows nothing of membership.
+
+mod history;
+mod sequencer;
+mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parley_contracts::subjects::{consumer, svc as s};
+use parley_contracts::{ErrorCode, error::ApiError};
+use parley_kit::consume::ConsumeOptions;
+use parley_kit::service::{decode, encode};
+use parley_kit::{CancellationToken, CommonArgs, args::OpsArgs, ops};
+use sqlx::PgPool;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "parley-persist", about = "Parley persist worker: sequences and stores messages, serves history")]
+pub struct Settings {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub ops: OpsArgs,
+    /// PostgreSQL URL; the worker owns schema `persist`.
+    #[arg(long, env = "PARLEY_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/parley")]
+    pub database_url: String,
+    /// Commands stored per transaction at most.
+    #[arg(long, env = "PARLEY_PERSIST_BATCH", default_value_t = 256)]
+    pub batch: usize,
+    /// How long after sending an author may edit a message, seconds.
+    #[arg(long, env = "PARLEY_EDIT_WINDOW_SECONDS", default_value_t = 15 * 60)]
+    pub edit_window_seconds: i64,
+    /// How long after sending an author may delete a message for everyone, seconds
+    /// (group admins may always delete).
+    #[arg(long, env = "PARLEY_DELETE_WINDOW_SECONDS", default_value_t = 2 * 24 * 3600)]
+    pub delete_window_seconds: i64,
+    /// Database connections.
+    #[arg(long, env = "PARLEY_DB_POOL", default_value_t = 10)]
+    pub db_pool: u32,
+    /// History requests handled at once.
+    #[arg(long, env = "PARLEY_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: usize,
+}
+
+pub struct Persist {
+    settings: Settings,
+    db: PgPool,
+    nats: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    readiness: ops::Readiness,
+    ops_addr: Option<SocketAddr>,
+    ops_task: Option<tokio::task::JoinHandle<()>>,
+    ops_stop: CancellationToken,
+}
+
+impl Persist {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let metrics = ops::install_metrics();
+        let db = parley_kit::db::connect(&settings.database_url, "persist", settings.db_pool)
+            .await
+            .context("connect to PostgreSQL")?;
+        sqlx::migrate!("./migrations").run(&db).await.context("run persist migrations")?;
+        let nats = parley_kit::nats::connect(&settings.common.nats_url, "parley-persist").await?;
+        let js = async_nats::jetstream::new(nats.clone());
+        parley_jetstream::apply_streams(&js, parley_jetstream::Topology { replicas: settings.common.stream_replicas })
+            .await?;
+        let readiness = ops::Readiness::new();
+        ops::nats_check(&readiness, nats.clone());
+        parley_kit::db::ready_check(&readiness, db.clone());
+        let ops_stop = CancellationToken::new();
+        parley_kit::db::export_pool_metrics(db.clone(), "persist", ops_stop.clone());
+        let (ops_addr, ops_task) = match settings.ops.ops_listen {
+            Some(addr) => {
+                let (a, t) = ops::serve(addr, readiness.clone(), metrics, ops_stop.clone()).await?;
+                parley_kit::announce("ops", a);
+                (Some(a), Some(t))
+            }
+            None => (None, None),
+        };
+        Ok(Self { settings, db, nats, js, readiness, ops_addr, ops_task, ops_stop })
+    }
+
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops_addr
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let consumer = parley_jetstream::consumer(&self.js, consumer::PERSIST).await?;
+        let sequencer = sequencer::Sequencer {
+            db: self.db.clone(),
+            js: self.js.clone(),
+            nats: self.nats.clone(),
+            edit_window: chrono::Duration::seconds(self.settings.edit_window_seconds),
+            delete_window: chrono::Duration::seconds(self.settings.delete_window_seconds),
+        };
+        let consuming = parley_kit::consume::run(
+            consumer,
+            sequencer,
+            ConsumeOptions { name: "persist", max_batch: self.settings.batch },
+            shutdown.clone(),
+        );
+        let db = Arc::new(self.db.clone());
+        let serving = parley_kit::service::serve(
+            self.nats.clone(),
+            s::HISTORY_ALL,
+            s::HISTORY_QUEUE,
+            self.settings.concurrency,
+            shutdown.clone(),
+            move |subject, payload| {
+                let db = db.clone();
+                async move { dispatch(&db, &subject, payload).await }
+            },
+        );
+        let readiness = self.readiness.clone();
+        let watcher = shutdown.clone();
+        tokio::spawn(async move {
+            watcher.cancelled().await;
+            readiness.set_draining();
+        });
+        tracing::info!("persist running");
+        let (c, s) = tokio::join!(consuming, serving);
+        let _ = self.nats.flush().await;
+        self.ops_stop.cancel();
+        if let Some(t) = self.ops_task {
+            let _ = t.await;
+        }
+        self.db.close().await;
+        c.and(s)
+    }
+}
+
+async fn dispatch(db: &PgPool, subject: &str, payload: Bytes) -> Bytes {
+    macro_rules! call {
+        ($f:path) => {
+            match decode(&payload) {
+                Ok(req) => encode($f(db, req).await),
+                Err(e) => encode::<()>(Err(e)),
+            }
+        };
+    }
+    match subject {
+        s::HISTORY_PAGE => call!(history::page),
+        s::HISTORY_RANGE => call!(history::range),
+        s::HISTORY_SUMMARY => call!(history::summary),
+        other => encode::<()>(Err(ApiError::new(ErrorCode::NotFound, format!("no endpoint {other}")))),
+    }
+}

@@ -1,0 +1,37 @@
+//! Shared state of the edge: NATS handles, caches, limiters. Nothing durable.
+
+use std::sync::{Arc, Mutex};
+
+use parley_kit::members::MemberCache;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Verifier;
+use crate::ratelimit::{Bucket, PerUser};
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+pub struct Inner {
+    pub nats: async_nats::Client,
+    pub js: async_nats::jetstream::Context,
+    pub verifier: Verifier,
+    pub members: MemberCache,
+    pub settings: crate::Settings,
+    /// Open WebSocket connections (permits) and their tasks.
+    pub connections: Arc<Semaphore>,
+    pub conn_tasks: TaskTracker,
+    /// Cancelled when the edge drains: connections tell clients to reconnect elsewhere.
+    pub draining: CancellationToken,
+    pub accept_rate: Mutex<Bucket>,
+    pub user_rate: PerUser,
+    pub readiness: parley_kit::ops::Readiness,
+}

@@ -1,0 +1,310 @@
+//! One WebSocket connection: auth → `ready` → a loop over client frames, the user's delivery
+//! subject, publish acknowledgements, keepalive and drain.
+//!
+//! Frames for the client go through two bounded queues to a writer task: live traffic (never
+//! awaited: a client that cannot keep up is disconnected and will `sync`) and sync batches
+//! (awaited: a sync streams only as fast as the client reads).
+
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::stream::{FuturesUnordered, SplitStream};
+use futures::{Future, SinkExt, StreamExt};
+use parley_contracts::api::AckStatus;
+use parley_contracts::error::ApiError;
+use parley_contracts::frames::{CLIENT_FRAME_TYPES, ClientFrame, FrameHead, ServerFrame};
+use parley_contracts::{ErrorCode, subjects};
+use parley_kit::metrics_names as m;
+use rand::Rng;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use uuid::Uuid;
+
+use crate::auth::Claims;
+use crate::commands;
+use crate::ratelimit::Bucket;
+use crate::state::AppState;
+
+/// Commands awaiting their PubAck per connection; beyond it the connection stops reading.
+const MAX_IN_FLIGHT: usize = 128;
+const SYNC_QUEUE: usize = 4;
+
+type Pending = Pin<Box<dyn Future<Output = (Uuid, Result<(), ApiError>)> + Send>>;
+
+struct ConnectionGauge;
+impl ConnectionGauge {
+    fn new() -> Self {
+        metrics::gauge!(m::EDGE_CONNECTIONS).increment(1.0);
+        metrics::counter!(m::EDGE_CONNECTIONS_TOTAL).increment(1);
+        Self
+    }
+}
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        metrics::gauge!(m::EDGE_CONNECTIONS).decrement(1.0);
+    }
+}
+
+fn text(frame: &ServerFrame) -> Message {
+    Message::Text(frame.to_json().into())
+}
+
+pub async fn run(socket: WebSocket, s: AppState, _permit: OwnedSemaphorePermit, preauth: Option<Claims>) {
+    let _gauge = ConnectionGauge::new();
+    let (mut sink, mut stream) = socket.split();
+    let claims = match preauth {
+        Some(c) => c,
+        None => match authenticate(&s, &mut stream).await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = sink.send(text(&ServerFrame::error(None, e.code, e.message))).await;
+                let _ = sink.send(Message::Close(Some(CloseFrame { code: 4001, reason: "unauthenticated".into() }))).await;
+                return;
+            }
+        },
+    };
+    let user = claims.sub;
+    let (live_tx, mut live_rx) = mpsc::channel::<Message>(s.settings.outbound_queue);
+    let (sync_tx, mut sync_rx) = mpsc::channel::<Message>(SYNC_QUEUE);
+    let writer = tokio::spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                biased;
+                m = live_rx.recv() => m,
+                m = sync_rx.recv() => m,
+            };
+            let Some(msg) = msg else { break };
+            let closing = matches!(msg, Message::Close(_));
+            if sink.send(msg).await.is_err() {
+                break;
+            }
+            metrics::counter!(m::EDGE_FRAMES_OUT).increment(1);
+            if closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let mut conn = Conn {
+        s: s.clone(),
+        user,
+        expires: claims.exp,
+        out: live_tx,
+        sync_tx,
+        bucket: Bucket::new(s.settings.conn_rate, s.settings.conn_burst),
+        pending: FuturesUnordered::new(),
+        sync_task: None,
+        last_seen: Instant::now(),
+    };
+    match s.nats.subscribe(subjects::user(user)).await {
+        Ok(sub) => {
+            conn.push(&ServerFrame::Ready { user_id: user });
+            conn.run(&mut stream, sub).await;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot subscribe to the user's subject");
+            conn.push(&ServerFrame::error(None, ErrorCode::Unavailable, "messaging backend unavailable; reconnect"));
+        }
+    }
+    if let Some(t) = conn.sync_task.take() {
+        t.abort();
+    }
+    drop(conn);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+/// The first frame must be `auth` with a valid token, within the auth timeout.
+async fn authenticate(s: &AppState, stream: &mut SplitStream<WebSocket>) -> Result<Claims, ApiError> {
+    let timeout = Duration::from_secs(s.settings.auth_timeout_seconds);
+    let first = tokio::time::timeout(timeout, async {
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Text(t))) => return Some(t),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorCode::NotAuthenticated, "no auth frame in time"))?
+    .ok_or_else(|| ApiError::new(ErrorCode::NotAuthenticated, "expected an auth frame"))?;
+    match serde_json::from_str::<ClientFrame>(&first) {
+        Ok(ClientFrame::Auth { token }) => s.verifier.verify(&token),
+        _ => Err(ApiError::new(ErrorCode::NotAuthenticated, "the first frame must be {\"type\":\"auth\",\"token\":…}")),
+    }
+}
+
+struct Conn {
+    s: AppState,
+    user: Uuid,
+    expires: u64,
+    out: mpsc::Sender<Message>,
+    sync_tx: mpsc::Sender<Message>,
+    bucket: Bucket,
+    pending: FuturesUnordered<Pending>,
+    sync_task: Option<tokio::task::JoinHandle<()>>,
+    last_seen: Instant,
+}
+
+enum Flow {
+    Continue,
+    Close,
+}
+
+impl Conn {
+    /// Queue a frame; false when the client is too slow (the queue is full) or gone.
+    fn push(&self, frame: &ServerFrame) -> bool {
+        self.push_raw(text(frame))
+    }
+
+    fn push_raw(&self, msg: Message) -> bool {
+        match self.out.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!(m::EDGE_SLOW_CONSUMERS).increment(1);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    fn error(&self, reference: Option<String>, e: ApiError) -> bool {
+        metrics::counter!(m::EDGE_FRAME_ERRORS, "code" => e.code.as_str()).increment(1);
+        self.push(&ServerFrame::error(reference, e.code, e.message))
+    }
+
+    async fn run(&mut self, stream: &mut SplitStream<WebSocket>, mut sub: async_nats::Subscriber) {
+        let ping_every = Duration::from_secs(self.s.settings.ping_seconds.max(1));
+        let mut ping = tokio::time::interval(ping_every);
+        ping.tick().await;
+        let draining = self.s.draining.clone();
+        loop {
+            let until_expiry = Duration::from_secs(self.expires.saturating_sub(now_secs()));
+            tokio::select! {
+                _ = draining.cancelled() => {
+                    let jitter = self.s.settings.reconnect_jitter_ms;
+                    let after_ms = if jitter == 0 { 0 } else { rand::rng().random_range(0..=jitter) };
+                    self.push(&ServerFrame::Reconnect { after_ms });
+                    self.push_raw(Message::Close(Some(CloseFrame { code: 1012, reason: "server restarting".into() })));
+                    break;
+                }
+                Some((id, result)) = self.pending.next(), if !self.pending.is_empty() => {
+                    let ok = match result {
+                        Ok(()) => self.push(&ServerFrame::Ack { reference: id, status: AckStatus::Accepted }),
+                        Err(e) => self.error(Some(id.to_string()), e),
+                    };
+                    if !ok { break; }
+                }
+                delivered = sub.next() => {
+                    let Some(msg) = delivered else { break };
+                    let Ok(body) = String::from_utf8(msg.payload.to_vec()) else { continue };
+                    if !self.push_raw(Message::Text(body.into())) {
+                        tracing::info!(user = %self.user, "slow consumer disconnected");
+                        break;
+                    }
+                }
+                frame = stream.next(), if self.pending.len() < MAX_IN_FLIGHT => {
+                    self.last_seen = Instant::now();
+                    let flow = match frame {
+                        Some(Ok(Message::Text(t))) => {
+                            metrics::counter!(m::EDGE_FRAMES_IN).increment(1);
+                            self.on_text(t.as_str()).await
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            if self.error(None, ApiError::new(ErrorCode::InvalidFrame, "binary frames are not supported; send JSON text")) { Flow::Continue } else { Flow::Close }
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+                        Some(Ok(Message::Close(_))) | None => Flow::Close,
+                        Some(Err(error)) => {
+                            tracing::debug!(%error, "socket error");
+                            Flow::Close
+                        }
+                    };
+                    if matches!(flow, Flow::Close) { break; }
+                }
+                _ = ping.tick() => {
+                    if self.last_seen.elapsed() > ping_every * 3 {
+                        tracing::debug!(user = %self.user, "keepalive timeout");
+                        break;
+                    }
+                    if !self.push_raw(Message::Ping(Default::default())) { break; }
+                }
+                _ = tokio::time::sleep(until_expiry) => {
+                    self.error(None, ApiError::new(ErrorCode::TokenExpired, "access token expired; reconnect with a fresh token"));
+                    self.push_raw(Message::Close(Some(CloseFrame { code: 4001, reason: "token expired".into() })));
+                    break;
+                }
+            }
+        }
+        let _ = sub.unsubscribe().await;
+    }
+
+    async fn on_text(&mut self, raw: &str) -> Flow {
+        let head: FrameHead = match serde_json::from_str(raw) {
+            Ok(h) => h,
+            Err(_) => {
+                return self.flow(self.error(None, ApiError::new(ErrorCode::InvalidFrame, "frame is not a JSON object")));
+            }
+        };
+        let reference = head.reference();
+        let frame: ClientFrame = match serde_json::from_str(raw) {
+            Ok(f) => f,
+            Err(e) => {
+                let known = head.kind.as_ref().and_then(|k| k.as_str()).is_some_and(|k| CLIENT_FRAME_TYPES.contains(&k));
+                let err = if known {
+                    ApiError::new(ErrorCode::BadRequest, format!("invalid frame: {e}"))
+                } else {
+                    ApiError::new(ErrorCode::UnknownType, "unknown or missing frame type")
+                };
+                return self.flow(self.error(reference, err));
+            }
+        };
+        match frame {
+            ClientFrame::Auth { token } => match self.s.verifier.verify(&token) {
+                // Re-authentication extends a live connection with a fresh token.
+                Ok(c) if c.sub == self.user => {
+                    self.expires = c.exp;
+                    self.flow(self.push(&ServerFrame::Ready { user_id: self.user }))
+                }
+                Ok(_) => self.flow(self.error(None, ApiError::new(ErrorCode::Forbidden, "token is for another user"))),
+                Err(e) => self.flow(self.error(None, e)),
+            },
+            ClientFrame::Ping { reference } => self.flow(self.push(&ServerFrame::Pong { reference })),
+            ClientFrame::Sync { cursors } => {
+                if let Some(t) = self.sync_task.take() {
+                    t.abort();
+                }
+                let task = super::sync::spawn(self.s.clone(), self.user, cursors, self.sync_tx.clone());
+                self.sync_task = Some(task);
+                Flow::Continue
+            }
+            cmd => {
+                let Some((id, conversation, action)) = commands::from_frame(cmd) else {
+                    return self.flow(self.error(reference, ApiError::new(ErrorCode::UnknownType, "unsupported frame")));
+                };
+                if !self.bucket.try_take() {
+                    metrics::counter!(m::EDGE_RATE_LIMITED, "scope" => "connection").increment(1);
+                    let e = ApiError::new(ErrorCode::RateLimited, "you are sending too fast; slow down");
+                    return self.flow(self.error(Some(id.to_string()), e));
+                }
+                let started = Instant::now();
+                match commands::accept(&self.s, self.user, id, conversation, action).await {
+                    Ok(ack) => {
+                        self.pending.push(Box::pin(async move { (id, commands::confirm(ack, started).await) }));
+                        Flow::Continue
+                    }
+                    Err(e) => self.flow(self.error(Some(id.to_string()), e)),
+                }
+            }
+        }
+    }
+
+    fn flow(&self, ok: bool) -> Flow {
+        if ok { Flow::Continue } else { Flow::Close }
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

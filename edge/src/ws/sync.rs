@@ -1,0 +1,74 @@
+//! `sync`: for every conversation of the user, everything after the client's cursor, in
+//! `messages:offline` batches of at most 50, in seq order; conversations the client did not
+//! name are announced with `conversation:updated` and replayed from the start; then `sync:done`.
+
+use std::collections::{BTreeMap, HashSet};
+
+use axum::extract::ws::Message;
+use parley_contracts::api::ConversationList;
+use parley_contracts::error::ApiError;
+use parley_contracts::frames::ServerFrame;
+use parley_contracts::limits::{MAX_SYNC_CURSORS, SYNC_BATCH};
+use parley_contracts::subjects::svc;
+use parley_contracts::svc::{ConvList, HistoryRange, RangeReply};
+use parley_contracts::{ErrorCode};
+use parley_kit::nats::request;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::state::AppState;
+
+pub fn spawn(s: AppState, user: Uuid, cursors: BTreeMap<Uuid, u64>, out: mpsc::Sender<Message>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = run(&s, user, cursors, &out).await {
+            let _ = out.send(Message::Text(ServerFrame::error(Some("sync".into()), e.code, e.message).to_json().into())).await;
+        }
+    })
+}
+
+async fn send(out: &mpsc::Sender<Message>, frame: &ServerFrame) -> Result<(), ApiError> {
+    out.send(Message::Text(frame.to_json().into()))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "connection closed"))
+}
+
+async fn run(s: &AppState, user: Uuid, cursors: BTreeMap<Uuid, u64>, out: &mpsc::Sender<Message>) -> Result<(), ApiError> {
+    if cursors.len() > MAX_SYNC_CURSORS {
+        return Err(ApiError::new(ErrorCode::BadRequest, format!("at most {MAX_SYNC_CURSORS} cursors per sync")));
+    }
+    let list: ConversationList = request(&s.nats, svc::CONV_LIST, &ConvList { actor: user }).await?;
+    let mine: HashSet<Uuid> = list.conversations.iter().map(|c| c.id).collect();
+    for id in cursors.keys().filter(|id| !mine.contains(id)) {
+        // Same answer whether the conversation does not exist or the user is not in it.
+        send(out, &ServerFrame::error(Some(id.to_string()), ErrorCode::NotFound, "no such conversation")).await?;
+    }
+    let conversations = crate::rest::enrich(s, user, list.conversations).await?;
+    for conv in conversations {
+        let known = cursors.get(&conv.id).copied();
+        let mut after = known.unwrap_or(0);
+        if known.is_none() {
+            send(out, &ServerFrame::ConversationUpdated { conversation: conv.clone() }).await?;
+        }
+        while after < conv.last_seq {
+            let page: RangeReply =
+                request(&s.nats, svc::HISTORY_RANGE, &HistoryRange { conversation_id: conv.id, after, limit: SYNC_BATCH }).await?;
+            if page.last_seq <= after {
+                break;
+            }
+            after = page.last_seq;
+            let has_more = page.has_more || after < conv.last_seq;
+            send(
+                out,
+                &ServerFrame::MessagesOffline {
+                    conversation_id: conv.id,
+                    messages: page.messages,
+                    updates: page.updates,
+                    last_seq: page.last_seq,
+                    has_more,
+                },
+            )
+            .await?;
+        }
+    }
+    send(out, &ServerFrame::SyncDone).await
+}

@@ -1,0 +1,189 @@
+//! Parley binaries as real processes, wired to one test's NATS, database and Redis prefix.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::services::{Keys, NatsServer, TestDb};
+
+fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("PARLEY_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/<profile>/deps/<test-binary> → target/<profile>
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default()
+}
+
+/// A spawned binary. Killed (SIGKILL) on drop unless stopped before.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    /// Addresses it announced on stdout, by kind (`http`, `ops`).
+    pub addrs: HashMap<String, SocketAddr>,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, env: &[(String, String)], announce: &[&str]) -> anyhow::Result<Self> {
+        let path = bin_dir().join(name);
+        anyhow::ensure!(path.exists(), "{} not built: run `cargo build --workspace --bins` first", path.display());
+        let verbose = std::env::var_os("TEST_LOG").is_some();
+        let mut child = Command::new(&path)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("PARLEY_LOG", if verbose { "info" } else { "warn" })
+            .stdout(Stdio::piped())
+            .stderr(if verbose { Stdio::inherit() } else { Stdio::null() })
+            .spawn()
+            .with_context(|| format!("spawn {name}"))?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("parley: listening ") {
+                    let mut kind = None;
+                    let mut addr = None;
+                    for part in rest.split_whitespace() {
+                        if let Some(k) = part.strip_prefix("kind=") {
+                            kind = Some(k.to_string());
+                        }
+                        if let Some(a) = part.strip_prefix("addr=") {
+                            addr = a.parse::<SocketAddr>().ok();
+                        }
+                    }
+                    if let (Some(k), Some(a)) = (kind, addr) {
+                        let _ = tx.send((k, a));
+                    }
+                }
+            }
+        });
+        let mut addrs = HashMap::new();
+        for _ in announce {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok((k, a)) => {
+                    addrs.insert(k, a);
+                }
+                Err(_) => {
+                    let status = child.try_wait().ok().flatten();
+                    let _ = child.kill();
+                    anyhow::bail!("{name} did not announce its listeners (exit: {status:?}); rerun with TEST_LOG=1");
+                }
+            }
+        }
+        Ok(Self { name: name.to_string(), child, addrs })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`: no drain, no goodbye.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit; returns whether it exited successfully in time.
+    pub fn terminate(mut self, within: Duration) -> bool {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StackOptions {
+    /// Extra environment for every process.
+    pub env: Vec<(String, String)>,
+    /// Number of edges (default 1).
+    pub edges: usize,
+}
+
+/// NATS + a fresh database + Redis prefix + directory, persist, delivery and edge(s).
+pub struct Stack {
+    pub nats: NatsServer,
+    pub db: TestDb,
+    pub keys: Keys,
+    pub redis_prefix: String,
+    pub directory: Option<Proc>,
+    pub persist: Option<Proc>,
+    pub delivery: Option<Proc>,
+    pub edges: Vec<Proc>,
+    opts: StackOptions,
+}
+
+impl Stack {
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(StackOptions::default()).await
+    }
+
+    pub async fn start_with(opts: StackOptions) -> anyhow::Result<Self> {
+        let nats = NatsServer::start()?;
+        let db = TestDb::create().await?;
+        let keys = Keys::generate()?;
+        let redis_prefix = format!("parley_test:{}:", uuid::Uuid::now_v7().simple());
+        let mut stack =
+            Self { nats, db, keys, redis_prefix, directory: None, persist: None, delivery: None, edges: Vec::new(), opts };
+        stack.directory = Some(stack.spawn_worker("parley-directory")?);
+        stack.persist = Some(stack.spawn_worker("parley-persist")?);
+        stack.delivery = Some(stack.spawn_worker("parley-delivery")?);
+        for _ in 0..stack.opts.edges.max(1) {
+            let edge = stack.spawn_edge()?;
+            stack.edges.push(edge);
+        }
+        Ok(stack)
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let redis = std::env::var("PARLEY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let mut env = vec![
+            ("PARLEY_NATS_URL".into(), self.nats.url()),
+            ("PARLEY_DATABASE_URL".into(), self.db.url.clone()),
+            ("PARLEY_REDIS_URL".into(), redis),
+            ("PARLEY_REDIS_PREFIX".into(), self.redis_prefix.clone()),
+            ("PARLEY_JWT_PRIVATE_KEY_FILE".into(), self.keys.private.display().to_string()),
+            ("PARLEY_JWT_PUBLIC_KEY_FILE".into(), self.keys.public.display().to_string()),
+            ("PARLEY_OPS_LISTEN".into(), "127.0.0.1:0".into()),
+            ("PARLEY_LISTEN".into(), "127.0.0.1:0".into()),
+            ("PARLEY_DRAIN_SECONDS".into(), "3".into()),
+        ];
+        env.extend(self.opts.env.iter().cloned());
+        env
+    }
+
+    /// Start one more instance of a worker (also used to restart after a kill).
+    pub fn spawn_worker(&self, name: &str) -> anyhow::Result<Proc> {
+        Proc::spawn(name, &self.env(), &["ops"])
+    }
+
+    pub fn spawn_edge(&self) -> anyhow::Result<Proc> {
+        Proc::spawn("parley-edge", &self.env(), &["http"])
+    }
+
+    /// Base URL of edge `i`.
+    pub fn edge_url(&self, i: usize) -> String {
+        format!("http://{}", self.edges[i].addrs["http"])
+    }
+
+    pub fn api(&self) -> crate::Api {
+        crate::Api::new(&self.edge_url(0))
+    }
+}

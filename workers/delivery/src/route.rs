@@ -1,0 +1,106 @@
+//! Event → frame → every member's `chat.user.<id>`.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use bytes::Bytes;
+use chrono::Utc;
+use parley_contracts::events::{MemberEvent, MessageEvent, MessageEventKind};
+use parley_contracts::frames::ServerFrame;
+use parley_contracts::subjects;
+use parley_kit::consume::{BatchHandler, Outcome};
+use parley_kit::members::MemberCache;
+use parley_kit::metrics_names as m;
+use uuid::Uuid;
+
+pub struct Router {
+    pub nats: async_nats::Client,
+    pub members: MemberCache,
+}
+
+impl BatchHandler for Router {
+    async fn handle(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for msg in batch {
+            let outcome = if msg.subject.starts_with("chat.evt.msg.") {
+                self.message_event(&msg.payload).await
+            } else if msg.subject.starts_with("chat.evt.member.") {
+                self.member_event(&msg.payload).await
+            } else {
+                Outcome::Ack
+            };
+            outcomes.push(outcome);
+        }
+        // Core publishes are buffered by the client; flush once per batch before acking.
+        if let Err(error) = self.nats.flush().await {
+            tracing::warn!(%error, "flush failed; batch will be redelivered");
+            return vec![Outcome::Retry(Duration::from_millis(200)); batch.len()];
+        }
+        outcomes
+    }
+}
+
+impl Router {
+    async fn message_event(&self, payload: &[u8]) -> Outcome {
+        let evt: MessageEvent = match serde_json::from_slice(payload) {
+            Ok(e) => e,
+            Err(error) => {
+                tracing::error!(%error, "undecodable message event skipped");
+                return Outcome::Reject;
+            }
+        };
+        let conv = evt.message.conversation_id;
+        let members = match self.members.members(conv).await {
+            Ok(m) => m,
+            Err(error) => {
+                tracing::warn!(%error, conversation = %conv, "members unavailable; retrying");
+                return Outcome::Retry(Duration::from_millis(500));
+            }
+        };
+        let frame = match evt.kind {
+            MessageEventKind::Created => ServerFrame::MessageNew { message: evt.message },
+            MessageEventKind::Updated => ServerFrame::MessageUpdated { seq: evt.seq, message: evt.message },
+            MessageEventKind::Deleted => ServerFrame::MessageDeleted {
+                seq: evt.seq,
+                conversation_id: conv,
+                message_id: evt.message.id,
+            },
+        };
+        let bytes = Bytes::from(frame.to_json());
+        let ids: Vec<Uuid> = members.iter().map(|(u, _)| *u).collect();
+        if !self.fan_out(&ids, bytes).await {
+            return Outcome::Retry(Duration::from_millis(200));
+        }
+        metrics::counter!(m::MESSAGES_DELIVERED, "kind" => evt.kind.as_str()).increment(ids.len() as u64);
+        let latency = (Utc::now() - evt.at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
+        metrics::histogram!(m::DELIVERY_LATENCY, "kind" => evt.kind.as_str()).record(latency);
+        Outcome::Ack
+    }
+
+    async fn member_event(&self, payload: &[u8]) -> Outcome {
+        let evt: MemberEvent = match serde_json::from_slice(payload) {
+            Ok(e) => e,
+            Err(error) => {
+                tracing::error!(%error, "undecodable member event skipped");
+                return Outcome::Reject;
+            }
+        };
+        let conv = evt.conversation.id;
+        self.members.put(conv, evt.conversation.members.iter().map(|m| (m.user_id, m.role)).collect());
+        let ids: Vec<Uuid> = evt.conversation.members.iter().map(|m| m.user_id).collect();
+        let updated = Bytes::from(ServerFrame::ConversationUpdated { conversation: evt.conversation }.to_json());
+        let removed = Bytes::from(ServerFrame::ConversationRemoved { conversation_id: conv }.to_json());
+        let ok = self.fan_out(&ids, updated).await && self.fan_out(&evt.removed, removed).await;
+        if ok { Outcome::Ack } else { Outcome::Retry(Duration::from_millis(200)) }
+    }
+
+    async fn fan_out(&self, users: &[Uuid], frame: Bytes) -> bool {
+        for user in users {
+            if let Err(error) = self.nats.publish(subjects::user(*user), frame.clone()).await {
+                tracing::warn!(%error, "publish to user failed");
+                return false;
+            }
+        }
+        true
+    }
+}

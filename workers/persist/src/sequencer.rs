@@ -1,0 +1,400 @@
+//! The sequencer: commands from `chat.cmd.msg.>` in batches → one transaction per batch
+//! (dedupe by command id · allocate seq · store) → commit → publish events → ack.
+//!
+//! Exactly-once sequencing comes from the `events.command_id` unique key plus the allocator
+//! row living in the same transaction: a redelivered command finds its event and republishes
+//! it under the same `Nats-Msg-Id`, and a rolled-back transaction hands its seqs back.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use chrono::Utc;
+use parley_contracts::api::{ForwardRef, Message, Reaction, ReplyRef};
+use parley_contracts::events::{MessageAction, MessageCommand, MessageEvent, MessageEventKind};
+use parley_contracts::frames::ServerFrame;
+use parley_contracts::limits::MAX_MENTIONS;
+use parley_contracts::{ErrorCode, SCHEMA_VERSION, error::ApiError, subjects, validate};
+use parley_kit::consume::{BatchHandler, Outcome};
+use parley_kit::metrics_names as m;
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use crate::store;
+
+pub struct Sequencer {
+    pub db: PgPool,
+    pub js: jetstream::Context,
+    pub nats: async_nats::Client,
+    pub edit_window: chrono::Duration,
+    pub delete_window: chrono::Duration,
+}
+
+/// What one command came to.
+enum Done {
+    /// A new event was stored (or an old one found again): publish it.
+    Event(MessageEvent),
+    /// Refused for a reason of the command itself: tell the actor, never retry.
+    Rejected(Uuid, Uuid, ApiError),
+}
+
+enum Failure {
+    Db(sqlx::Error),
+    Rejected(ApiError),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+fn reject(code: ErrorCode, msg: &str) -> Failure {
+    Failure::Rejected(ApiError::new(code, msg))
+}
+
+impl BatchHandler for Sequencer {
+    async fn handle(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
+        let mut outcomes = vec![Outcome::Ack; batch.len()];
+        let mut commands: Vec<(usize, MessageCommand)> = Vec::with_capacity(batch.len());
+        for (i, msg) in batch.iter().enumerate() {
+            match serde_json::from_slice::<MessageCommand>(&msg.payload) {
+                Ok(cmd) => commands.push((i, cmd)),
+                Err(error) => {
+                    tracing::error!(%error, subject = %msg.subject, "undecodable command dropped");
+                    metrics::counter!(m::CONSUMER_ERRORS, "consumer" => "persist", "stage" => "decode").increment(1);
+                    outcomes[i] = Outcome::Reject;
+                }
+            }
+        }
+        // Lock allocator rows in one global order so concurrent instances cannot deadlock;
+        // the sort is stable, so commands of one conversation keep their stream order.
+        commands.sort_by_key(|(_, c)| c.conversation_id);
+
+        let done = match self.store_batch(&commands).await {
+            Ok(done) => done,
+            Err(error) => {
+                tracing::warn!(%error, size = commands.len(), "batch transaction failed; retrying one by one");
+                let mut done = Vec::with_capacity(commands.len());
+                for (i, cmd) in &commands {
+                    match self.store_batch(std::slice::from_ref(&(*i, cmd.clone()))).await {
+                        Ok(mut d) => done.append(&mut d),
+                        Err(error) => {
+                            tracing::error!(%error, command = %cmd.id, "command not stored; will retry");
+                            outcomes[*i] = Outcome::Retry(Duration::from_secs(1));
+                        }
+                    }
+                }
+                done
+            }
+        };
+
+        // Publish every event, then wait for all PubAcks: one round trip for the batch.
+        let mut pending = Vec::with_capacity(done.len());
+        for (i, d) in &done {
+            match d {
+                Done::Event(evt) => match self.publish(evt).await {
+                    Ok(ack) => pending.push((*i, ack)),
+                    Err(error) => {
+                        tracing::warn!(%error, "event publish failed; command will be redelivered");
+                        outcomes[*i] = Outcome::Retry(Duration::from_millis(500));
+                    }
+                },
+                Done::Rejected(actor, command, err) => {
+                    metrics::counter!(m::COMMANDS_REJECTED, "code" => err.code.as_str()).increment(1);
+                    self.tell_rejected(*actor, *command, err).await;
+                }
+            }
+        }
+        for (i, ack) in pending {
+            if let Err(error) = ack.await {
+                tracing::warn!(%error, "event publish not acknowledged; command will be redelivered");
+                outcomes[i] = Outcome::Retry(Duration::from_millis(500));
+            }
+        }
+        outcomes
+    }
+}
+
+impl Sequencer {
+    async fn store_batch(&self, commands: &[(usize, MessageCommand)]) -> sqlx::Result<Vec<(usize, Done)>> {
+        let mut tx = self.db.begin().await?;
+        let mut done = Vec::with_capacity(commands.len());
+        for (i, cmd) in commands {
+            // A savepoint per command: a rejected command must not undo the ones before it.
+            let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+            match self.store_one(&mut sp, cmd).await {
+                Ok((evt, fresh)) => {
+                    sp.commit().await?;
+                    if fresh {
+                        metrics::counter!(m::MESSAGES_STORED, "kind" => evt.kind.as_str()).increment(1);
+                    } else {
+                        metrics::counter!(m::MESSAGES_DEDUPLICATED).increment(1);
+                    }
+                    done.push((*i, Done::Event(evt)));
+                }
+                Err(Failure::Rejected(e)) => {
+                    sp.rollback().await?;
+                    done.push((*i, Done::Rejected(cmd.sender_id, cmd.id, e)));
+                }
+                Err(Failure::Db(e)) => return Err(e),
+            }
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Returns the event and whether it is new.
+    async fn store_one(&self, conn: &mut PgConnection, cmd: &MessageCommand) -> Result<(MessageEvent, bool), Failure> {
+        if let Some(evt) = existing_event(conn, cmd.id).await? {
+            return Ok((evt, false));
+        }
+        let now = Utc::now();
+        let (kind, message, seq) = match &cmd.action {
+            MessageAction::Send { body, reply_to, mentions, forward_from } => {
+                let mut body = body.clone();
+                let mut forwarded = None;
+                if let Some(f) = forward_from {
+                    let src = store::message_by_id(conn, f.message_id).await?;
+                    let Some(src) = src.filter(|s| s.conversation_id == f.conversation_id && !s.deleted) else {
+                        return Err(reject(ErrorCode::NotFound, "the message to forward does not exist"));
+                    };
+                    body = src.body.clone();
+                    forwarded = Some(ForwardRef {
+                        conversation_id: src.conversation_id,
+                        message_id: src.id,
+                        sender_id: src.sender_id,
+                    });
+                }
+                validate::body(&body).map_err(Failure::Rejected)?;
+                let reply = match reply_to {
+                    Some(rid) => {
+                        let Some(r) = store::message_by_id(conn, *rid).await?.filter(|r| r.conversation_id == cmd.conversation_id)
+                        else {
+                            return Err(reject(ErrorCode::NotFound, "the message replied to does not exist"));
+                        };
+                        Some(ReplyRef { id: r.id, sender_id: r.sender_id, preview: validate::preview(&r.body) })
+                    }
+                    None => None,
+                };
+                let mut mentions = mentions.clone();
+                mentions.sort();
+                mentions.dedup();
+                mentions.truncate(MAX_MENTIONS);
+                let seq = allocate(conn, cmd.conversation_id).await?;
+                let msg = Message {
+                    id: cmd.id,
+                    seq,
+                    conversation_id: cmd.conversation_id,
+                    sender_id: cmd.sender_id,
+                    body,
+                    created_at: now,
+                    edited_at: None,
+                    deleted: false,
+                    reply_to: reply,
+                    forwarded_from: forwarded,
+                    mentions,
+                    reactions: Vec::new(),
+                };
+                let inserted = sqlx::query(
+                    "INSERT INTO messages (id, conversation_id, seq, sender_id, body, created_at, reply_to, forwarded_from, mentions)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(msg.id)
+                .bind(msg.conversation_id)
+                .bind(seq as i64)
+                .bind(msg.sender_id)
+                .bind(&msg.body)
+                .bind(now)
+                .bind(msg.reply_to.as_ref().and_then(|r| serde_json::to_value(r).ok()))
+                .bind(msg.forwarded_from.as_ref().and_then(|f| serde_json::to_value(f).ok()))
+                .bind(&msg.mentions)
+                .execute(&mut *conn)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    return Err(reject(ErrorCode::Conflict, "a message with this id already exists"));
+                }
+                (MessageEventKind::Created, msg, seq)
+            }
+            MessageAction::Edit { message_id, body } => {
+                validate::body(body).map_err(Failure::Rejected)?;
+                let mut msg = self.target(conn, cmd, *message_id).await?;
+                if msg.sender_id != cmd.sender_id {
+                    return Err(reject(ErrorCode::Forbidden, "only the author can edit a message"));
+                }
+                if now - msg.created_at > self.edit_window {
+                    return Err(reject(ErrorCode::EditWindowClosed, "this message can no longer be edited"));
+                }
+                let seq = allocate(conn, cmd.conversation_id).await?;
+                sqlx::query("UPDATE messages SET body = $2, edited_at = $3 WHERE id = $1")
+                    .bind(msg.id)
+                    .bind(body)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                msg.body = body.clone();
+                msg.edited_at = Some(now);
+                (MessageEventKind::Updated, msg, seq)
+            }
+            MessageAction::Delete { message_id, as_admin } => {
+                let mut msg = self.target(conn, cmd, *message_id).await?;
+                let author = msg.sender_id == cmd.sender_id;
+                if !author && !as_admin {
+                    return Err(reject(ErrorCode::Forbidden, "only the author or a group admin can delete a message"));
+                }
+                if author && !as_admin && now - msg.created_at > self.delete_window {
+                    return Err(reject(ErrorCode::EditWindowClosed, "this message can no longer be deleted"));
+                }
+                let seq = allocate(conn, cmd.conversation_id).await?;
+                sqlx::query(
+                    "UPDATE messages SET body = '', deleted_at = $2, reactions = '[]', mentions = '{}', reply_to = NULL,
+                     forwarded_from = NULL WHERE id = $1",
+                )
+                .bind(msg.id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                msg.body.clear();
+                msg.deleted = true;
+                msg.reactions.clear();
+                msg.mentions.clear();
+                msg.reply_to = None;
+                msg.forwarded_from = None;
+                (MessageEventKind::Deleted, msg, seq)
+            }
+            MessageAction::ReactionAdd { message_id, emoji } | MessageAction::ReactionRemove { message_id, emoji } => {
+                validate::emoji(emoji).map_err(Failure::Rejected)?;
+                let add = matches!(cmd.action, MessageAction::ReactionAdd { .. });
+                let mut msg = self.target(conn, cmd, *message_id).await?;
+                apply_reaction(&mut msg.reactions, emoji, cmd.sender_id, add);
+                let seq = allocate(conn, cmd.conversation_id).await?;
+                sqlx::query("UPDATE messages SET reactions = $2 WHERE id = $1")
+                    .bind(msg.id)
+                    .bind(serde_json::to_value(&msg.reactions).unwrap_or_else(|_| serde_json::json!([])))
+                    .execute(&mut *conn)
+                    .await?;
+                (MessageEventKind::Updated, msg, seq)
+            }
+        };
+        sqlx::query(
+            "INSERT INTO events (conversation_id, seq, command_id, kind, message_id, actor_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(cmd.conversation_id)
+        .bind(seq as i64)
+        .bind(cmd.id)
+        .bind(kind.as_str())
+        .bind(message.id)
+        .bind(cmd.sender_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        let evt = MessageEvent { v: SCHEMA_VERSION, kind, seq, command_id: cmd.id, actor_id: cmd.sender_id, at: now, message };
+        Ok((evt, true))
+    }
+
+    /// The message a command acts on: in the command's conversation, not deleted.
+    async fn target(&self, conn: &mut PgConnection, cmd: &MessageCommand, id: Uuid) -> Result<Message, Failure> {
+        match store::message_for_update(conn, cmd.conversation_id, id).await? {
+            Some(m) if !m.deleted => Ok(m),
+            _ => Err(reject(ErrorCode::NotFound, "no such message")),
+        }
+    }
+
+    async fn publish(&self, evt: &MessageEvent) -> Result<jetstream::context::PublishAckFuture, String> {
+        let payload = serde_json::to_vec(evt).map_err(|e| e.to_string())?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", subjects::event_msg_id(evt.command_id, evt.kind.as_str()).as_str());
+        self.js
+            .publish_with_headers(subjects::evt_msg(evt.message.conversation_id), headers, payload.into())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn tell_rejected(&self, actor: Uuid, command: Uuid, err: &ApiError) {
+        tracing::info!(%command, code = %err.code, "command rejected");
+        let frame = ServerFrame::error(Some(command.to_string()), err.code, err.message.clone());
+        if let Err(error) = self.nats.publish(subjects::user(actor), frame.to_json().into()).await {
+            tracing::warn!(%error, "could not tell the actor about a rejected command");
+        }
+    }
+}
+
+/// Next seq of a conversation (1 for the first command), locking the allocator row.
+async fn allocate(conn: &mut PgConnection, conversation: Uuid) -> sqlx::Result<u64> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO conversations (conversation_id, last_seq) VALUES ($1, 1)
+         ON CONFLICT (conversation_id) DO UPDATE SET last_seq = conversations.last_seq + 1
+         RETURNING last_seq",
+    )
+    .bind(conversation)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(seq.max(0) as u64)
+}
+
+/// The event a command already produced, rebuilt with the message's current state.
+async fn existing_event(conn: &mut PgConnection, command: Uuid) -> sqlx::Result<Option<MessageEvent>> {
+    let Some(row) = sqlx::query("SELECT seq, kind, message_id, actor_id, created_at FROM events WHERE command_id = $1")
+        .bind(command)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(message) = store::message_by_id(conn, row.get("message_id")).await? else { return Ok(None) };
+    let kind = match row.get::<String, _>("kind").as_str() {
+        "message.created" => MessageEventKind::Created,
+        "message.deleted" => MessageEventKind::Deleted,
+        _ => MessageEventKind::Updated,
+    };
+    Ok(Some(MessageEvent {
+        v: SCHEMA_VERSION,
+        kind,
+        seq: row.get::<i64, _>("seq").max(0) as u64,
+        command_id: command,
+        actor_id: row.get("actor_id"),
+        at: row.get("created_at"),
+        message,
+    }))
+}
+
+/// Reactions aggregated per emoji, in first-use order; an emoji nobody uses any more goes away.
+pub fn apply_reaction(reactions: &mut Vec<Reaction>, emoji: &str, user: Uuid, add: bool) {
+    match reactions.iter_mut().position(|r| r.emoji == emoji) {
+        Some(i) => {
+            let users = &mut reactions[i].user_ids;
+            if add {
+                if !users.contains(&user) {
+                    users.push(user);
+                }
+            } else {
+                users.retain(|u| *u != user);
+                if users.is_empty() {
+                    reactions.remove(i);
+                }
+            }
+        }
+        None if add => reactions.push(Reaction { emoji: emoji.to_string(), user_ids: vec![user] }),
+        None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reactions_aggregate_per_emoji() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut r = Vec::new();
+        apply_reaction(&mut r, "👍", a, true);
+        apply_reaction(&mut r, "👍", b, true);
+        apply_reaction(&mut r, "👍", a, true);
+        apply_reaction(&mut r, "❤️", a, true);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].user_ids, vec![a, b]);
+        apply_reaction(&mut r, "❤️", a, false);
+        apply_reaction(&mut r, "🎉", a, false);
+        assert_eq!(r.len(), 1);
+    }
+}
