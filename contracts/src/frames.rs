@@ -29,13 +29,32 @@ pub enum ClientFrame {
         forward_from: Option<ForwardFrom>,
     },
     #[serde(rename = "message:edit", rename_all = "camelCase")]
-    MessageEdit { id: Uuid, conversation_id: Uuid, message_id: Uuid, body: String },
+    MessageEdit {
+        id: Uuid,
+        conversation_id: Uuid,
+        message_id: Uuid,
+        body: String,
+    },
     #[serde(rename = "message:delete", rename_all = "camelCase")]
-    MessageDelete { id: Uuid, conversation_id: Uuid, message_id: Uuid },
+    MessageDelete {
+        id: Uuid,
+        conversation_id: Uuid,
+        message_id: Uuid,
+    },
     #[serde(rename = "reaction:add", rename_all = "camelCase")]
-    ReactionAdd { id: Uuid, conversation_id: Uuid, message_id: Uuid, emoji: String },
+    ReactionAdd {
+        id: Uuid,
+        conversation_id: Uuid,
+        message_id: Uuid,
+        emoji: String,
+    },
     #[serde(rename = "reaction:remove", rename_all = "camelCase")]
-    ReactionRemove { id: Uuid, conversation_id: Uuid, message_id: Uuid, emoji: String },
+    ReactionRemove {
+        id: Uuid,
+        conversation_id: Uuid,
+        message_id: Uuid,
+        emoji: String,
+    },
     /// Ask for everything after the given per-conversation cursors.
     #[serde(rename = "sync")]
     Sync {
@@ -126,7 +145,11 @@ pub enum ServerFrame {
     #[serde(rename = "message:updated")]
     MessageUpdated { seq: u64, message: Message },
     #[serde(rename = "message:deleted", rename_all = "camelCase")]
-    MessageDeleted { seq: u64, conversation_id: Uuid, message_id: Uuid },
+    MessageDeleted {
+        seq: u64,
+        conversation_id: Uuid,
+        message_id: Uuid,
+    },
     /// One batch of a `sync` answer, in seq order.
     #[serde(rename = "messages:offline", rename_all = "camelCase")]
     MessagesOffline {
@@ -157,12 +180,18 @@ pub enum ServerFrame {
 
 impl ServerFrame {
     pub fn error(reference: Option<String>, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::Error { reference, code, message: message.into() }
+        Self::Error {
+            reference,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn to_json(&self) -> String {
         // Serialising these types cannot fail: no maps with non-string keys, no custom impls.
-        serde_json::to_string(self).unwrap_or_else(|_| String::from("{\"type\":\"error\",\"code\":\"internal\",\"message\":\"encode\"}"))
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            String::from("{\"type\":\"error\",\"code\":\"internal\",\"message\":\"encode\"}")
+        })
     }
 }
 
@@ -174,7 +203,9 @@ mod tests {
     fn send_frame_uses_the_documented_names() {
         let id = Uuid::now_v7();
         let conv = Uuid::now_v7();
-        let raw = format!(r#"{{"type":"message:send","id":"{id}","conversationId":"{conv}","body":"hi"}}"#);
+        let raw = format!(
+            r#"{{"type":"message:send","id":"{id}","conversationId":"{conv}","body":"hi"}}"#
+        );
         let frame: ClientFrame = serde_json::from_str(&raw).expect("decodes");
         assert!(matches!(frame, ClientFrame::MessageSend { body, .. } if body == "hi"));
     }
@@ -182,18 +213,25 @@ mod tests {
     #[test]
     fn ack_and_error_frames_have_stable_shapes() {
         let id = Uuid::nil();
-        let ack = ServerFrame::Ack { reference: id, status: crate::api::AckStatus::Accepted };
+        let ack = ServerFrame::Ack {
+            reference: id,
+            status: crate::api::AckStatus::Accepted,
+        };
         assert_eq!(
             ack.to_json(),
             r#"{"type":"ack","ref":"00000000-0000-0000-0000-000000000000","status":"accepted"}"#
         );
         let err = ServerFrame::error(Some("x".into()), ErrorCode::BodyTooLong, "too long");
-        assert_eq!(err.to_json(), r#"{"type":"error","ref":"x","code":"body_too_long","message":"too long"}"#);
+        assert_eq!(
+            err.to_json(),
+            r#"{"type":"error","ref":"x","code":"body_too_long","message":"too long"}"#
+        );
     }
 
     #[test]
     fn head_extracts_reference_even_from_bad_frames() {
-        let head: FrameHead = serde_json::from_str(r#"{"type":"message:send","id":"abc","body":5}"#).expect("json");
+        let head: FrameHead =
+            serde_json::from_str(r#"{"type":"message:send","id":"abc","body":5}"#).expect("json");
         assert_eq!(head.reference().as_deref(), Some("abc"));
     }
 }

@@ -10,8 +10,8 @@ pub mod events;
 pub mod frames;
 pub mod limits;
 pub mod schema;
-pub mod svc;
 pub mod subjects;
+pub mod svc;
 pub mod validate;
 
 pub use error::ErrorCode;

@@ -35,24 +35,164 @@ struct Route {
 pub fn openapi() -> Value {
     let mut g = generator("/components/schemas");
     let id = &[("id", "path", "uuid")][..];
-    let r = |method, path, summary, auth, body, ok, params| Route { method, path, summary, auth, body, ok, params };
+    let r = |method, path, summary, auth, body, ok, params| Route {
+        method,
+        path,
+        summary,
+        auth,
+        body,
+        ok,
+        params,
+    };
     let routes = vec![
-        r("post", "/auth/register", "Create an account", false, Some(schema_of::<RegisterRequest>(&mut g)), (201, Some(schema_of::<AuthResponse>(&mut g))), &[][..]),
-        r("post", "/auth/login", "Log in", false, Some(schema_of::<LoginRequest>(&mut g)), (200, Some(schema_of::<AuthResponse>(&mut g))), &[]),
-        r("post", "/auth/refresh", "Rotate a refresh token for new tokens", false, Some(schema_of::<RefreshRequest>(&mut g)), (200, Some(schema_of::<AuthResponse>(&mut g))), &[]),
-        r("post", "/auth/logout", "Revoke the login a refresh token belongs to", false, Some(schema_of::<RefreshRequest>(&mut g)), (204, None), &[]),
-        r("get", "/users/me", "The caller's profile", true, None, (200, Some(schema_of::<User>(&mut g))), &[]),
-        r("patch", "/users/me", "Update the caller's profile", true, Some(schema_of::<UpdateMeRequest>(&mut g)), (200, Some(schema_of::<User>(&mut g))), &[]),
-        r("get", "/users/search", "Find people by username prefix or display name", true, None, (200, Some(schema_of::<UserList>(&mut g))), &[("q", "query", "string")]),
-        r("get", "/users/{id}", "A user's public profile", true, None, (200, Some(schema_of::<User>(&mut g))), id),
-        r("get", "/conversations", "The caller's conversations, most recent activity first", true, None, (200, Some(schema_of::<ConversationList>(&mut g))), &[]),
-        r("post", "/conversations", "Create a group, or open (create or return) a direct conversation", true, Some(schema_of::<CreateConversationRequest>(&mut g)), (201, Some(schema_of::<Conversation>(&mut g))), &[]),
-        r("get", "/conversations/{id}", "One conversation (members only)", true, None, (200, Some(schema_of::<Conversation>(&mut g))), id),
-        r("patch", "/conversations/{id}", "Rename a group (admins)", true, Some(schema_of::<UpdateConversationRequest>(&mut g)), (200, Some(schema_of::<Conversation>(&mut g))), id),
-        r("post", "/conversations/{id}/members", "Add members to a group (admins)", true, Some(schema_of::<AddMembersRequest>(&mut g)), (200, Some(schema_of::<Conversation>(&mut g))), id),
-        r("delete", "/conversations/{id}/members/{userId}", "Remove a member (admins) or leave (yourself)", true, None, (200, Some(schema_of::<Conversation>(&mut g))), &[("id", "path", "uuid"), ("userId", "path", "uuid")]),
-        r("get", "/conversations/{id}/messages", "History, newest first, keyset-paginated by seq", true, None, (200, Some(schema_of::<MessagePage>(&mut g))), &[("id", "path", "uuid"), ("before", "query", "integer"), ("limit", "query", "integer")]),
-        r("post", "/conversations/{id}/messages", "Send a message (idempotent by id)", true, Some(schema_of::<SendMessageRequest>(&mut g)), (202, Some(schema_of::<Accepted>(&mut g))), id),
+        r(
+            "post",
+            "/auth/register",
+            "Create an account",
+            false,
+            Some(schema_of::<RegisterRequest>(&mut g)),
+            (201, Some(schema_of::<AuthResponse>(&mut g))),
+            &[][..],
+        ),
+        r(
+            "post",
+            "/auth/login",
+            "Log in",
+            false,
+            Some(schema_of::<LoginRequest>(&mut g)),
+            (200, Some(schema_of::<AuthResponse>(&mut g))),
+            &[],
+        ),
+        r(
+            "post",
+            "/auth/refresh",
+            "Rotate a refresh token for new tokens",
+            false,
+            Some(schema_of::<RefreshRequest>(&mut g)),
+            (200, Some(schema_of::<AuthResponse>(&mut g))),
+            &[],
+        ),
+        r(
+            "post",
+            "/auth/logout",
+            "Revoke the login a refresh token belongs to",
+            false,
+            Some(schema_of::<RefreshRequest>(&mut g)),
+            (204, None),
+            &[],
+        ),
+        r(
+            "get",
+            "/users/me",
+            "The caller's profile",
+            true,
+            None,
+            (200, Some(schema_of::<User>(&mut g))),
+            &[],
+        ),
+        r(
+            "patch",
+            "/users/me",
+            "Update the caller's profile",
+            true,
+            Some(schema_of::<UpdateMeRequest>(&mut g)),
+            (200, Some(schema_of::<User>(&mut g))),
+            &[],
+        ),
+        r(
+            "get",
+            "/users/search",
+            "Find people by username prefix or display name",
+            true,
+            None,
+            (200, Some(schema_of::<UserList>(&mut g))),
+            &[("q", "query", "string")],
+        ),
+        r(
+            "get",
+            "/users/{id}",
+            "A user's public profile",
+            true,
+            None,
+            (200, Some(schema_of::<User>(&mut g))),
+            id,
+        ),
+        r(
+            "get",
+            "/conversations",
+            "The caller's conversations, most recent activity first",
+            true,
+            None,
+            (200, Some(schema_of::<ConversationList>(&mut g))),
+            &[],
+        ),
+        r(
+            "post",
+            "/conversations",
+            "Create a group, or open (create or return) a direct conversation",
+            true,
+            Some(schema_of::<CreateConversationRequest>(&mut g)),
+            (201, Some(schema_of::<Conversation>(&mut g))),
+            &[],
+        ),
+        r(
+            "get",
+            "/conversations/{id}",
+            "One conversation (members only)",
+            true,
+            None,
+            (200, Some(schema_of::<Conversation>(&mut g))),
+            id,
+        ),
+        r(
+            "patch",
+            "/conversations/{id}",
+            "Rename a group (admins)",
+            true,
+            Some(schema_of::<UpdateConversationRequest>(&mut g)),
+            (200, Some(schema_of::<Conversation>(&mut g))),
+            id,
+        ),
+        r(
+            "post",
+            "/conversations/{id}/members",
+            "Add members to a group (admins)",
+            true,
+            Some(schema_of::<AddMembersRequest>(&mut g)),
+            (200, Some(schema_of::<Conversation>(&mut g))),
+            id,
+        ),
+        r(
+            "delete",
+            "/conversations/{id}/members/{userId}",
+            "Remove a member (admins) or leave (yourself)",
+            true,
+            None,
+            (200, Some(schema_of::<Conversation>(&mut g))),
+            &[("id", "path", "uuid"), ("userId", "path", "uuid")],
+        ),
+        r(
+            "get",
+            "/conversations/{id}/messages",
+            "History, newest first, keyset-paginated by seq",
+            true,
+            None,
+            (200, Some(schema_of::<MessagePage>(&mut g))),
+            &[
+                ("id", "path", "uuid"),
+                ("before", "query", "integer"),
+                ("limit", "query", "integer"),
+            ],
+        ),
+        r(
+            "post",
+            "/conversations/{id}/messages",
+            "Send a message (idempotent by id)",
+            true,
+            Some(schema_of::<SendMessageRequest>(&mut g)),
+            (202, Some(schema_of::<Accepted>(&mut g))),
+            id,
+        ),
     ];
     let error = schema_of::<ApiError>(&mut g);
     let mut paths = serde_json::Map::new();
@@ -64,12 +204,15 @@ pub fn openapi() -> Value {
             }
         });
         let ok = match route.ok.1 {
-            Some(s) => json!({ "description": "Success", "content": { "application/json": { "schema": s } } }),
+            Some(s) => {
+                json!({ "description": "Success", "content": { "application/json": { "schema": s } } })
+            }
             None => json!({ "description": "Success" }),
         };
         op["responses"][route.ok.0.to_string()] = ok;
         if let Some(body) = route.body {
-            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": body } } });
+            op["requestBody"] =
+                json!({ "required": true, "content": { "application/json": { "schema": body } } });
         }
         if route.auth {
             op["security"] = json!([{ "bearer": [] }]);
@@ -82,7 +225,9 @@ pub fn openapi() -> Value {
                 }).collect(),
             );
         }
-        let entry = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
+        let entry = paths
+            .entry(route.path.to_string())
+            .or_insert_with(|| json!({}));
         entry[route.method] = op;
     }
     json!({
@@ -180,7 +325,10 @@ mod tests {
                 std::fs::write(&path, &rendered).expect("write");
             }
             let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(on_disk == rendered, "{name} is stale: run `UPDATE_SCHEMAS=1 cargo test -p parley-contracts`");
+            assert!(
+                on_disk == rendered,
+                "{name} is stale: run `UPDATE_SCHEMAS=1 cargo test -p parley-contracts`"
+            );
         }
     }
 

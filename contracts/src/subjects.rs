@@ -47,7 +47,10 @@ pub fn user(user: Uuid) -> String {
 
 /// The last `.`-separated token of a subject parsed as a UUID (`chat.evt.msg.<conv>` → conv).
 pub fn trailing_id(subject: &str) -> Option<Uuid> {
-    subject.rsplit('.').next().and_then(|t| Uuid::parse_str(t).ok())
+    subject
+        .rsplit('.')
+        .next()
+        .and_then(|t| Uuid::parse_str(t).ok())
 }
 
 /// `Nats-Msg-Id` of an event: the command id and the event kind, so that a redelivered command

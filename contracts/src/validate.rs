@@ -17,7 +17,10 @@ pub fn body(body: &str) -> Result<(), ApiError> {
         ));
     }
     if body.contains('\0') {
-        return Err(ApiError::new(ErrorCode::BadRequest, "message body contains a NUL character"));
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "message body contains a NUL character",
+        ));
     }
     Ok(())
 }
@@ -25,11 +28,15 @@ pub fn body(body: &str) -> Result<(), ApiError> {
 /// Usernames are stored as given and compared lower-cased.
 pub fn username(name: &str) -> Result<(), ApiError> {
     let n = name.chars().count();
-    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !(USERNAME_MIN..=USERNAME_MAX).contains(&n) || !ok_chars {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
-            format!("username must be {USERNAME_MIN}-{USERNAME_MAX} characters of a-z, 0-9, '_', '.', '-'"),
+            format!(
+                "username must be {USERNAME_MIN}-{USERNAME_MAX} characters of a-z, 0-9, '_', '.', '-'"
+            ),
         ));
     }
     Ok(())
@@ -63,15 +70,27 @@ pub fn avatar_url(url: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-    if !scheme_ok || url.len() > AVATAR_URL_MAX || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(ApiError::new(ErrorCode::BadRequest, "avatarUrl must be an http(s) URL"));
+    if !scheme_ok
+        || url.len() > AVATAR_URL_MAX
+        || url.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "avatarUrl must be an http(s) URL",
+        ));
     }
     Ok(())
 }
 
 pub fn emoji(e: &str) -> Result<(), ApiError> {
-    if e.is_empty() || e.len() > MAX_EMOJI_BYTES || e.chars().any(|c| c.is_ascii() || c.is_control()) {
-        return Err(ApiError::new(ErrorCode::BadRequest, "emoji must be 1 emoji (no ASCII)"));
+    if e.is_empty()
+        || e.len() > MAX_EMOJI_BYTES
+        || e.chars().any(|c| c.is_ascii() || c.is_control())
+    {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "emoji must be 1 emoji (no ASCII)",
+        ));
     }
     Ok(())
 }
@@ -93,8 +112,14 @@ mod tests {
     fn body_limits() {
         assert_eq!(body("").unwrap_err().code, ErrorCode::BodyEmpty);
         assert_eq!(body("  \n").unwrap_err().code, ErrorCode::BodyEmpty);
-        assert!(body(&"é".repeat(MAX_BODY_CHARS)).is_ok(), "limit counts characters, not bytes");
-        assert_eq!(body(&"a".repeat(MAX_BODY_CHARS + 1)).unwrap_err().code, ErrorCode::BodyTooLong);
+        assert!(
+            body(&"é".repeat(MAX_BODY_CHARS)).is_ok(),
+            "limit counts characters, not bytes"
+        );
+        assert_eq!(
+            body(&"a".repeat(MAX_BODY_CHARS + 1)).unwrap_err().code,
+            ErrorCode::BodyTooLong
+        );
         assert_eq!(body("a\0b").unwrap_err().code, ErrorCode::BadRequest);
     }
 

@@ -37,15 +37,22 @@ impl Verifier {
 
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         if token.len() > 4096 {
-            return Err(ApiError::new(ErrorCode::InvalidToken, "access token is invalid"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidToken,
+                "access token is invalid",
+            ));
         }
-        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map(|d| d.claims).map_err(|e| {
-            metrics::counter!(m::EDGE_AUTH_FAILURES).increment(1);
-            match e.kind() {
-                ErrorKind::ExpiredSignature => ApiError::new(ErrorCode::TokenExpired, "access token expired; refresh it"),
-                _ => ApiError::new(ErrorCode::InvalidToken, "access token is invalid"),
-            }
-        })
+        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|e| {
+                metrics::counter!(m::EDGE_AUTH_FAILURES).increment(1);
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => {
+                        ApiError::new(ErrorCode::TokenExpired, "access token expired; refresh it")
+                    }
+                    _ => ApiError::new(ErrorCode::InvalidToken, "access token is invalid"),
+                }
+            })
     }
 }
 
@@ -55,8 +62,12 @@ pub struct AuthUser(pub Claims);
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = EdgeError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| EdgeError::new(ErrorCode::NotAuthenticated, "missing bearer token"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)
+            .ok_or_else(|| EdgeError::new(ErrorCode::NotAuthenticated, "missing bearer token"))?;
         Ok(Self(state.verifier.verify(token)?))
     }
 }
@@ -66,6 +77,9 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
 }

@@ -19,21 +19,65 @@ use crate::state::AppState;
 /// A command frame turned into what goes on the stream (not yet membership-checked).
 pub fn from_frame(frame: ClientFrame) -> Option<(Uuid, Uuid, MessageAction)> {
     Some(match frame {
-        ClientFrame::MessageSend { id, conversation_id, body, reply_to, mentions, forward_from } => {
-            (id, conversation_id, MessageAction::Send { body, reply_to, mentions, forward_from })
-        }
-        ClientFrame::MessageEdit { id, conversation_id, message_id, body } => {
-            (id, conversation_id, MessageAction::Edit { message_id, body })
-        }
-        ClientFrame::MessageDelete { id, conversation_id, message_id } => {
-            (id, conversation_id, MessageAction::Delete { message_id, as_admin: false })
-        }
-        ClientFrame::ReactionAdd { id, conversation_id, message_id, emoji } => {
-            (id, conversation_id, MessageAction::ReactionAdd { message_id, emoji })
-        }
-        ClientFrame::ReactionRemove { id, conversation_id, message_id, emoji } => {
-            (id, conversation_id, MessageAction::ReactionRemove { message_id, emoji })
-        }
+        ClientFrame::MessageSend {
+            id,
+            conversation_id,
+            body,
+            reply_to,
+            mentions,
+            forward_from,
+        } => (
+            id,
+            conversation_id,
+            MessageAction::Send {
+                body,
+                reply_to,
+                mentions,
+                forward_from,
+            },
+        ),
+        ClientFrame::MessageEdit {
+            id,
+            conversation_id,
+            message_id,
+            body,
+        } => (
+            id,
+            conversation_id,
+            MessageAction::Edit { message_id, body },
+        ),
+        ClientFrame::MessageDelete {
+            id,
+            conversation_id,
+            message_id,
+        } => (
+            id,
+            conversation_id,
+            MessageAction::Delete {
+                message_id,
+                as_admin: false,
+            },
+        ),
+        ClientFrame::ReactionAdd {
+            id,
+            conversation_id,
+            message_id,
+            emoji,
+        } => (
+            id,
+            conversation_id,
+            MessageAction::ReactionAdd { message_id, emoji },
+        ),
+        ClientFrame::ReactionRemove {
+            id,
+            conversation_id,
+            message_id,
+            emoji,
+        } => (
+            id,
+            conversation_id,
+            MessageAction::ReactionRemove { message_id, emoji },
+        ),
         _ => return None,
     })
 }
@@ -56,42 +100,79 @@ pub async fn accept(
 ) -> Result<PublishAckFuture, ApiError> {
     check_id(id)?;
     match &action {
-        MessageAction::Send { body, mentions, forward_from, .. } => {
+        MessageAction::Send {
+            body,
+            mentions,
+            forward_from,
+            ..
+        } => {
             if forward_from.is_none() {
                 validate::body(body)?;
             }
             if mentions.len() > MAX_MENTIONS {
-                return Err(ApiError::new(ErrorCode::BadRequest, format!("at most {MAX_MENTIONS} mentions")));
+                return Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("at most {MAX_MENTIONS} mentions"),
+                ));
             }
         }
         MessageAction::Edit { body, .. } => validate::body(body)?,
-        MessageAction::ReactionAdd { emoji, .. } | MessageAction::ReactionRemove { emoji, .. } => validate::emoji(emoji)?,
+        MessageAction::ReactionAdd { emoji, .. } | MessageAction::ReactionRemove { emoji, .. } => {
+            validate::emoji(emoji)?
+        }
         MessageAction::Delete { .. } => {}
     }
     if !state.user_rate.try_take(user) {
         metrics::counter!(m::EDGE_RATE_LIMITED, "scope" => "user").increment(1);
-        return Err(ApiError::new(ErrorCode::RateLimited, "you are sending too fast; slow down"));
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "you are sending too fast; slow down",
+        ));
     }
     let members = state.members.members(conversation).await?;
     let Some(role) = members.iter().find(|(u, _)| *u == user).map(|(_, r)| *r) else {
-        return Err(ApiError::new(ErrorCode::NotMember, "you are not a member of this conversation"));
+        return Err(ApiError::new(
+            ErrorCode::NotMember,
+            "you are not a member of this conversation",
+        ));
     };
     match &mut action {
-        MessageAction::Send { mentions, forward_from, .. } => {
-            if mentions.iter().any(|u| !members.iter().any(|(m, _)| m == u)) {
-                return Err(ApiError::new(ErrorCode::BadRequest, "mentions must name members of the conversation"));
+        MessageAction::Send {
+            mentions,
+            forward_from,
+            ..
+        } => {
+            if mentions
+                .iter()
+                .any(|u| !members.iter().any(|(m, _)| m == u))
+            {
+                return Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    "mentions must name members of the conversation",
+                ));
             }
-            if let Some(f) = forward_from {
-                if state.members.role(f.conversation_id, user).await?.is_none() {
-                    return Err(ApiError::new(ErrorCode::NotMember, "you are not a member of the source conversation"));
-                }
+            if let Some(f) = forward_from
+                && state.members.role(f.conversation_id, user).await?.is_none()
+            {
+                return Err(ApiError::new(
+                    ErrorCode::NotMember,
+                    "you are not a member of the source conversation",
+                ));
             }
         }
         MessageAction::Delete { as_admin, .. } => *as_admin = role == Role::Admin,
         _ => {}
     }
-    let cmd = MessageCommand { v: SCHEMA_VERSION, id, conversation_id: conversation, sender_id: user, accepted_at: Utc::now(), action };
-    let payload = serde_json::to_vec(&cmd).map_err(|_| ApiError::new(ErrorCode::Internal, "encode command"))?;
+    let cmd = MessageCommand {
+        v: SCHEMA_VERSION,
+        id,
+        conversation_id: conversation,
+        sender_id: user,
+        accepted_at: Utc::now(),
+        action,
+    };
+    let payload = serde_json::to_vec(&cmd)
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "encode command"))?;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", id.to_string().as_str());
     state
@@ -100,7 +181,10 @@ pub async fn accept(
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "command publish failed");
-            ApiError::new(ErrorCode::Unavailable, "the message could not be queued; retry with the same id")
+            ApiError::new(
+                ErrorCode::Unavailable,
+                "the message could not be queued; retry with the same id",
+            )
         })
 }
 
@@ -115,7 +199,10 @@ pub async fn confirm(ack: PublishAckFuture, started: Instant) -> Result<(), ApiE
         }
         Err(e) => {
             tracing::warn!(error = %e, "command not acknowledged by JetStream");
-            Err(ApiError::new(ErrorCode::Unavailable, "the message could not be stored; retry with the same id"))
+            Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "the message could not be stored; retry with the same id",
+            ))
         }
     }
 }

@@ -23,11 +23,13 @@ impl From<ApiError> for EdgeError {
 
 impl IntoResponse for EdgeError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.0.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry = matches!(self.0.code, ErrorCode::RateLimited | ErrorCode::Unavailable);
         let mut resp = (status, Json(self.0)).into_response();
         if retry {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
     }

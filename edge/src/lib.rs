@@ -26,7 +26,10 @@ use tokio_util::task::TaskTracker;
 pub use state::AppState;
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "parley-edge", about = "Parley edge: WebSocket + REST gateway (talks only to NATS)")]
+#[command(
+    name = "parley-edge",
+    about = "Parley edge: WebSocket + REST gateway (talks only to NATS)"
+)]
 pub struct Settings {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -88,11 +91,17 @@ impl Edge {
         let metrics = ops::install_metrics();
         let pem = std::fs::read(&settings.jwt_public_key_file)
             .with_context(|| format!("read {}", settings.jwt_public_key_file.display()))?;
-        let verifier = auth::Verifier::from_public_pem(&pem).context("parse Ed25519 public key (PEM)")?;
+        let verifier =
+            auth::Verifier::from_public_pem(&pem).context("parse Ed25519 public key (PEM)")?;
         let nats = parley_kit::nats::connect(&settings.common.nats_url, "parley-edge").await?;
         let js = async_nats::jetstream::new(nats.clone());
-        parley_jetstream::apply_streams(&js, parley_jetstream::Topology { replicas: settings.common.stream_replicas })
-            .await?;
+        parley_jetstream::apply_streams(
+            &js,
+            parley_jetstream::Topology {
+                replicas: settings.common.stream_replicas,
+            },
+        )
+        .await?;
         let stop_aux = CancellationToken::new();
         let members = MemberCache::start(
             nats.clone(),
@@ -103,7 +112,9 @@ impl Edge {
         .await?;
         let readiness = ops::Readiness::new();
         ops::nats_check(&readiness, nats.clone());
-        let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("bind {}", settings.listen))?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("bind {}", settings.listen))?;
         let state = AppState(Arc::new(state::Inner {
             nats,
             js,
@@ -112,17 +123,27 @@ impl Edge {
             connections: Arc::new(Semaphore::new(settings.max_connections)),
             conn_tasks: TaskTracker::new(),
             draining: CancellationToken::new(),
-            accept_rate: Mutex::new(ratelimit::Bucket::new(settings.accept_rate, settings.accept_burst)),
+            accept_rate: Mutex::new(ratelimit::Bucket::new(
+                settings.accept_rate,
+                settings.accept_burst,
+            )),
             user_rate: ratelimit::PerUser::new(settings.user_rate, settings.user_burst, 200_000),
             readiness: readiness.clone(),
             settings,
         }));
         let app = app(state.clone()).merge(ops::router(readiness, metrics));
-        Ok(Self { state, listener, app, stop_aux })
+        Ok(Self {
+            state,
+            listener,
+            app,
+            stop_aux,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| self.state.settings.listen)
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.settings.listen)
     }
 
     /// Serve until `shutdown`, then drain: readiness goes false, every socket is told to
@@ -136,12 +157,18 @@ impl Edge {
             st.readiness.set_draining();
             st.draining.cancel();
         });
-        let server = axum::serve(self.listener, self.app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown.cancelled_owned());
+        let server = axum::serve(
+            self.listener,
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned());
         server.await?;
         state.conn_tasks.close();
         let grace = Duration::from_secs(state.settings.common.drain_seconds);
-        if tokio::time::timeout(grace, state.conn_tasks.wait()).await.is_err() {
+        if tokio::time::timeout(grace, state.conn_tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("connections still open after the drain period; closing anyway");
         }
         let _ = state.nats.flush().await;
@@ -159,7 +186,8 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone());
     if let Some(dir) = &state.settings.web_dir {
         let index = dir.join("index.html");
-        let files = tower_http::services::ServeDir::new(dir).fallback(tower_http::services::ServeFile::new(index));
+        let files = tower_http::services::ServeDir::new(dir)
+            .fallback(tower_http::services::ServeFile::new(index));
         router = router.fallback_service(files);
     }
     router

@@ -16,7 +16,12 @@ pub struct Bucket {
 
 impl Bucket {
     pub fn new(rate: f64, burst: f64) -> Self {
-        Self { tokens: burst, last: Instant::now(), rate, burst }
+        Self {
+            tokens: burst,
+            last: Instant::now(),
+            rate,
+            burst,
+        }
     }
 
     pub fn try_take(&mut self) -> bool {
@@ -37,7 +42,11 @@ impl Bucket {
 
     /// Seconds until a token is available.
     pub fn wait_seconds(&self) -> f64 {
-        if self.tokens >= 1.0 { 0.0 } else { (1.0 - self.tokens) / self.rate }
+        if self.tokens >= 1.0 {
+            0.0
+        } else {
+            (1.0 - self.tokens) / self.rate
+        }
     }
 }
 
@@ -51,18 +60,27 @@ pub struct PerUser {
 
 impl PerUser {
     pub fn new(rate: f64, burst: f64, capacity: usize) -> Self {
-        Self { buckets: Mutex::default(), rate, burst, capacity }
+        Self {
+            buckets: Mutex::default(),
+            rate,
+            burst,
+            capacity,
+        }
     }
 
     pub fn try_take(&self, user: Uuid) -> bool {
-        let Ok(mut map) = self.buckets.lock() else { return true };
+        let Ok(mut map) = self.buckets.lock() else {
+            return true;
+        };
         if map.len() >= self.capacity && !map.contains_key(&user) {
             // A full bucket is indistinguishable from a forgotten one: drop those.
             let now = Instant::now();
             let full_after = self.burst / self.rate;
             map.retain(|_, b| now.saturating_duration_since(b.last).as_secs_f64() < full_after);
         }
-        map.entry(user).or_insert_with(|| Bucket::new(self.rate, self.burst)).try_take()
+        map.entry(user)
+            .or_insert_with(|| Bucket::new(self.rate, self.burst))
+            .try_take()
     }
 }
 

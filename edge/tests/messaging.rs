@@ -2,7 +2,6 @@
 
 mod common;
 
-
 use parley_testkit::{Stack, Ws};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -19,7 +18,10 @@ async fn two_users_chat_one_to_one() -> anyhow::Result<()> {
     let bob = api.register("bob").await?;
     let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
     // Opening the same pair again returns the same conversation.
-    assert_eq!(api.conversation(&bob, "direct", &[&alice], None).await?, conv);
+    assert_eq!(
+        api.conversation(&bob, "direct", &[&alice], None).await?,
+        conv
+    );
 
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
@@ -42,16 +44,34 @@ async fn two_users_chat_one_to_one() -> anyhow::Result<()> {
     assert_eq!(a.recv_until(is_new).await?["message"]["body"], "hi alice");
 
     // History, newest first, and the list shows last message + unread count.
-    let (status, page) = api.call("GET", &format!("/conversations/{conv}/messages?limit=50"), Some(&bob.token), None).await?;
+    let (status, page) = api
+        .call(
+            "GET",
+            &format!("/conversations/{conv}/messages?limit=50"),
+            Some(&bob.token),
+            None,
+        )
+        .await?;
     assert_eq!(status, 200);
-    let bodies: Vec<String> = page["messages"].as_array().cloned().unwrap_or_default().iter().filter_map(|m| m["body"].as_str().map(String::from)).collect();
+    let bodies: Vec<String> = page["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m["body"].as_str().map(String::from))
+        .collect();
     assert_eq!(bodies, vec!["hi alice", "hello bob"]);
     assert_eq!(page["hasMore"], false);
-    let (_, list) = api.call("GET", "/conversations", Some(&bob.token), None).await?;
+    let (_, list) = api
+        .call("GET", "/conversations", Some(&bob.token), None)
+        .await?;
     let c = &list["conversations"][0];
     assert_eq!(c["lastSeq"], 2);
     assert_eq!(c["lastMessage"]["preview"], "hi alice");
-    assert_eq!(c["unreadCount"], 1, "alice's message is unread for bob; his own is not");
+    assert_eq!(
+        c["unreadCount"], 1,
+        "alice's message is unread for bob; his own is not"
+    );
     assert_eq!(c["members"].as_array().map(Vec::len), Some(2));
     Ok(())
 }
@@ -67,14 +87,30 @@ async fn rest_send_has_the_same_semantics() -> anyhow::Result<()> {
     let id = Uuid::now_v7();
     for _ in 0..2 {
         let (status, body) = api
-            .call("POST", &format!("/conversations/{conv}/messages"), Some(&alice.token), Some(json!({"id": id, "body": "via rest"})))
+            .call(
+                "POST",
+                &format!("/conversations/{conv}/messages"),
+                Some(&alice.token),
+                Some(json!({"id": id, "body": "via rest"})),
+            )
             .await?;
         assert_eq!(status, 202, "{body}");
         assert_eq!(body["status"], "accepted");
     }
     assert_eq!(b.recv_until(is_new).await?["message"]["id"], id.to_string());
-    let (_, page) = api.call("GET", &format!("/conversations/{conv}/messages"), Some(&bob.token), None).await?;
-    assert_eq!(page["messages"].as_array().map(Vec::len), Some(1), "a retried REST send stores one message");
+    let (_, page) = api
+        .call(
+            "GET",
+            &format!("/conversations/{conv}/messages"),
+            Some(&bob.token),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        page["messages"].as_array().map(Vec::len),
+        Some(1),
+        "a retried REST send stores one message"
+    );
     Ok(())
 }
 
@@ -87,7 +123,9 @@ async fn group_of_five_sees_one_order_with_contiguous_seqs() -> anyhow::Result<(
         users.push(api.register(&format!("m{i}")).await?);
     }
     let others: Vec<_> = users[1..].iter().collect();
-    let conv = api.conversation(&users[0], "group", &others, Some("five")).await?;
+    let conv = api
+        .conversation(&users[0], "group", &others, Some("five"))
+        .await?;
     let mut sockets = Vec::new();
     for u in &users {
         sockets.push(Ws::connect(&stack.edge_url(0), &u.token).await?);
@@ -103,7 +141,10 @@ async fn group_of_five_sees_one_order_with_contiguous_seqs() -> anyhow::Result<(
             let mut seen = Vec::new();
             while seen.len() < 5 * EACH {
                 let v = ws.recv_until(is_new).await?;
-                seen.push((v["message"]["seq"].as_u64().unwrap_or(0), v["message"]["id"].as_str().unwrap_or("").to_string()));
+                seen.push((
+                    v["message"]["seq"].as_u64().unwrap_or(0),
+                    v["message"]["id"].as_str().unwrap_or("").to_string(),
+                ));
             }
             anyhow::Ok(seen)
         }));
@@ -115,11 +156,18 @@ async fn group_of_five_sees_one_order_with_contiguous_seqs() -> anyhow::Result<(
     let mut reference = views[0].clone();
     reference.sort();
     let seqs: Vec<u64> = reference.iter().map(|(s, _)| *s).collect();
-    assert_eq!(seqs, (1..=(5 * EACH) as u64).collect::<Vec<_>>(), "seqs are contiguous from 1");
+    assert_eq!(
+        seqs,
+        (1..=(5 * EACH) as u64).collect::<Vec<_>>(),
+        "seqs are contiguous from 1"
+    );
     for view in &views {
         let mut v = view.clone();
         v.sort();
-        assert_eq!(v, reference, "every member sees the same seq → message mapping");
+        assert_eq!(
+            v, reference,
+            "every member sees the same seq → message mapping"
+        );
     }
     Ok(())
 }
@@ -143,10 +191,25 @@ async fn the_same_id_three_times_is_one_message_even_across_reconnect() -> anyho
     a.send(frame).await?;
     assert_eq!(a.recv_type("ack").await?["ref"], id.to_string());
     a.send_message(conv, "marker").await?;
-    a.recv_until(|v| is_new(v) && v["message"]["body"] == "marker").await?;
-    let (_, page) = api.call("GET", &format!("/conversations/{conv}/messages"), Some(&bob.token), None).await?;
-    let seqs: Vec<u64> = page["messages"].as_array().map(|a| a.iter().filter_map(|m| m["seq"].as_u64()).collect()).unwrap_or_default();
-    assert_eq!(seqs, vec![2, 1], "three sends of one id are one message with one seq");
+    a.recv_until(|v| is_new(v) && v["message"]["body"] == "marker")
+        .await?;
+    let (_, page) = api
+        .call(
+            "GET",
+            &format!("/conversations/{conv}/messages"),
+            Some(&bob.token),
+            None,
+        )
+        .await?;
+    let seqs: Vec<u64> = page["messages"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|m| m["seq"].as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        seqs,
+        vec![2, 1],
+        "three sends of one id are one message with one seq"
+    );
     Ok(())
 }
 
@@ -161,12 +224,20 @@ async fn history_pages_by_keyset() -> anyhow::Result<()> {
     for i in 0..120 {
         a.send_message(conv, &format!("m{i}")).await?;
     }
-    a.recv_until(|v| is_new(v) && v["message"]["seq"] == 120).await?;
+    a.recv_until(|v| is_new(v) && v["message"]["seq"] == 120)
+        .await?;
     let mut before: Option<u64> = None;
     let mut all = Vec::new();
     loop {
         let q = before.map(|b| format!("&before={b}")).unwrap_or_default();
-        let (status, page) = api.call("GET", &format!("/conversations/{conv}/messages?limit=50{q}"), Some(&bob.token), None).await?;
+        let (status, page) = api
+            .call(
+                "GET",
+                &format!("/conversations/{conv}/messages?limit=50{q}"),
+                Some(&bob.token),
+                None,
+            )
+            .await?;
         assert_eq!(status, 200);
         let msgs = page["messages"].as_array().cloned().unwrap_or_default();
         all.extend(msgs.iter().filter_map(|m| m["seq"].as_u64()));
@@ -195,32 +266,54 @@ async fn reconnect_sync_fills_a_gap_of_500_in_order() -> anyhow::Result<()> {
     for i in 0..500 {
         a.send_message(conv, &format!("gap {i}")).await?;
     }
-    a.recv_until(|v| is_new(v) && v["message"]["seq"] == 501).await?;
+    a.recv_until(|v| is_new(v) && v["message"]["seq"] == 501)
+        .await?;
     // A group Bob was added to while away: he does not know it yet.
     let carol = api.register("carol").await?;
-    let group = api.conversation(&alice, "group", &[&bob, &carol], Some("new")).await?;
+    let group = api
+        .conversation(&alice, "group", &[&bob, &carol], Some("new"))
+        .await?;
     a.send_message(group, "welcome").await?;
-    a.recv_until(|v| is_new(v) && v["message"]["conversationId"] == group.to_string()).await?;
+    a.recv_until(|v| is_new(v) && v["message"]["conversationId"] == group.to_string())
+        .await?;
 
     let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
-    b.send(json!({"type": "sync", "cursors": {conv.to_string(): 1}})).await?;
+    b.send(json!({"type": "sync", "cursors": {conv.to_string(): 1}}))
+        .await?;
     let mut seqs = Vec::new();
     let mut group_seen = Vec::new();
     let mut announced = false;
     loop {
-        let v = b.recv_until(|v| matches!(v["type"].as_str(), Some("messages:offline" | "sync:done" | "conversation:updated"))).await?;
+        let v = b
+            .recv_until(|v| {
+                matches!(
+                    v["type"].as_str(),
+                    Some("messages:offline" | "sync:done" | "conversation:updated")
+                )
+            })
+            .await?;
         match v["type"].as_str() {
             Some("sync:done") => break,
-            Some("conversation:updated") => announced |= v["conversation"]["id"] == group.to_string(),
+            Some("conversation:updated") => {
+                announced |= v["conversation"]["id"] == group.to_string()
+            }
             _ => {
                 let msgs = v["messages"].as_array().cloned().unwrap_or_default();
                 assert!(msgs.len() <= 50, "batches hold at most 50 messages");
-                let into = if v["conversationId"] == conv.to_string() { &mut seqs } else { &mut group_seen };
+                let into = if v["conversationId"] == conv.to_string() {
+                    &mut seqs
+                } else {
+                    &mut group_seen
+                };
                 into.extend(msgs.iter().filter_map(|m| m["seq"].as_u64()));
             }
         }
     }
-    assert_eq!(seqs, (2..=501).collect::<Vec<u64>>(), "every missing message, in order, no duplicates");
+    assert_eq!(
+        seqs,
+        (2..=501).collect::<Vec<u64>>(),
+        "every missing message, in order, no duplicates"
+    );
     assert!(announced, "an unknown conversation is announced");
     assert_eq!(group_seen, vec![1]);
     Ok(())
@@ -245,28 +338,48 @@ async fn edits_deletes_and_reactions_are_sequenced_events() -> anyhow::Result<()
     // Bob may not edit Alice's message: persist refuses and tells him.
     let bad = Uuid::now_v7();
     b.send(json!({"type": "message:edit", "id": bad, "conversationId": conv, "messageId": mid, "body": "hijack"})).await?;
-    let err = b.recv_until(|v| v["type"] == "error" && v["ref"] == bad.to_string()).await?;
+    let err = b
+        .recv_until(|v| v["type"] == "error" && v["ref"] == bad.to_string())
+        .await?;
     assert_eq!(err["code"], "forbidden");
     b.send(json!({"type": "reaction:add", "id": Uuid::now_v7(), "conversationId": conv, "messageId": mid, "emoji": "👍"})).await?;
-    let r = a.recv_until(|v| v["type"] == "message:updated" && v["seq"] == 3).await?;
+    let r = a
+        .recv_until(|v| v["type"] == "message:updated" && v["seq"] == 3)
+        .await?;
     assert_eq!(r["message"]["reactions"][0]["emoji"], "👍");
-    assert_eq!(r["message"]["reactions"][0]["userIds"][0], bob.id.to_string());
+    assert_eq!(
+        r["message"]["reactions"][0]["userIds"][0],
+        bob.id.to_string()
+    );
     let reply = Uuid::now_v7();
     b.send(json!({"type": "message:send", "id": reply, "conversationId": conv, "body": "re", "replyTo": mid, "mentions": [alice.id]})).await?;
-    let m = a.recv_until(|v| is_new(v) && v["message"]["id"] == reply.to_string()).await?;
+    let m = a
+        .recv_until(|v| is_new(v) && v["message"]["id"] == reply.to_string())
+        .await?;
     assert_eq!(m["message"]["replyTo"]["preview"], "typo");
     assert_eq!(m["message"]["mentions"][0], alice.id.to_string());
     a.send(json!({"type": "message:delete", "id": Uuid::now_v7(), "conversationId": conv, "messageId": mid})).await?;
     let d = b.recv_type("message:deleted").await?;
     assert_eq!(d["messageId"], mid.to_string());
     // History shows the current state.
-    let (_, page) = api.call("GET", &format!("/conversations/{conv}/messages"), Some(&bob.token), None).await?;
-    let first = page["messages"].as_array().and_then(|a| a.iter().find(|m| m["id"] == mid.to_string()).cloned()).unwrap_or_default();
+    let (_, page) = api
+        .call(
+            "GET",
+            &format!("/conversations/{conv}/messages"),
+            Some(&bob.token),
+            None,
+        )
+        .await?;
+    let first = page["messages"]
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["id"] == mid.to_string()).cloned())
+        .unwrap_or_default();
     assert_eq!(first["deleted"], true);
     assert_eq!(first["body"], "");
     // A device that was offline replays all of it through sync.
     let mut b2 = Ws::connect(&stack.edge_url(0), &bob.token).await?;
-    b2.send(json!({"type": "sync", "cursors": {conv.to_string(): 1}})).await?;
+    b2.send(json!({"type": "sync", "cursors": {conv.to_string(): 1}}))
+        .await?;
     let batch = b2.recv_type("messages:offline").await?;
     assert_eq!(batch["lastSeq"], 5);
     assert_eq!(batch["updates"][0]["id"], mid.to_string());
@@ -276,7 +389,11 @@ async fn edits_deletes_and_reactions_are_sequenced_events() -> anyhow::Result<()
 
 #[tokio::test]
 async fn multi_device_users_get_every_event_on_each_device() -> anyhow::Result<()> {
-    let stack = Stack::start_with(parley_testkit::StackOptions { edges: 2, ..Default::default() }).await?;
+    let stack = Stack::start_with(parley_testkit::StackOptions {
+        edges: 2,
+        ..Default::default()
+    })
+    .await?;
     let api = stack.api();
     let alice = api.register("alice").await?;
     let bob = api.register("bob").await?;
@@ -286,7 +403,10 @@ async fn multi_device_users_get_every_event_on_each_device() -> anyhow::Result<(
     let mut a = Ws::connect(&stack.edge_url(1), &alice.token).await?;
     let id = a.send_message(conv, "to all your devices").await?;
     for dev in [&mut phone, &mut laptop] {
-        assert_eq!(dev.recv_until(is_new).await?["message"]["id"], id.to_string());
+        assert_eq!(
+            dev.recv_until(is_new).await?["message"]["id"],
+            id.to_string()
+        );
     }
     Ok(())
 }

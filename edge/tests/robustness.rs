@@ -23,39 +23,72 @@ async fn invalid_frames_get_stable_codes_and_the_connection_survives() -> anyhow
     assert_eq!(a.recv_type("error").await?["code"], "invalid_frame");
     a.send(json!({"type": "warp:drive"})).await?;
     assert_eq!(a.recv_type("error").await?["code"], "unknown_type");
-    a.send(json!({"type": "message:send", "id": "abc", "conversationId": conv, "body": 5})).await?;
+    a.send(json!({"type": "message:send", "id": "abc", "conversationId": conv, "body": 5}))
+        .await?;
     let e = a.recv_type("error").await?;
-    assert_eq!((e["code"].as_str(), e["ref"].as_str()), (Some("bad_request"), Some("abc")));
+    assert_eq!(
+        (e["code"].as_str(), e["ref"].as_str()),
+        (Some("bad_request"), Some("abc"))
+    );
     let v4 = "3f0b2a3e-3d9e-4c47-9a59-5f3a4cbd2e11";
-    a.send(json!({"type": "message:send", "id": v4, "conversationId": conv, "body": "x"})).await?;
+    a.send(json!({"type": "message:send", "id": v4, "conversationId": conv, "body": "x"}))
+        .await?;
     assert_eq!(a.recv_type("error").await?["code"], "invalid_id");
     let id = Uuid::now_v7();
     a.send(json!({"type": "message:send", "id": id, "conversationId": conv, "body": "a".repeat(100_001)})).await?;
     let e = a.recv_type("error").await?;
-    assert_eq!((e["code"].as_str(), e["ref"].as_str()), (Some("body_too_long"), Some(id.to_string().as_str())));
-    a.send(json!({"type": "message:send", "id": Uuid::now_v7(), "conversationId": conv, "body": "  "})).await?;
+    assert_eq!(
+        (e["code"].as_str(), e["ref"].as_str()),
+        (Some("body_too_long"), Some(id.to_string().as_str()))
+    );
+    a.send(
+        json!({"type": "message:send", "id": Uuid::now_v7(), "conversationId": conv, "body": "  "}),
+    )
+    .await?;
     assert_eq!(a.recv_type("error").await?["code"], "body_empty");
     a.send(json!({"type": "message:send", "id": Uuid::now_v7(), "conversationId": conv, "body": "nul\u{0}"})).await?;
     assert_eq!(a.recv_type("error").await?["code"], "bad_request");
     // A 100,000-character body of multi-byte characters is fine.
     let big = "é".repeat(100_000);
     a.send_message(conv, &big).await?;
-    assert_eq!(a.recv_until(is_new).await?["message"]["body"].as_str().map(|s| s.chars().count()), Some(100_000));
+    assert_eq!(
+        a.recv_until(is_new).await?["message"]["body"]
+            .as_str()
+            .map(|s| s.chars().count()),
+        Some(100_000)
+    );
     a.send(json!({"type": "ping", "ref": "p1"})).await?;
     assert_eq!(a.recv_type("pong").await?["ref"], "p1");
     // Unauthenticated sockets get nothing but an error.
     let mut anon = Ws::connect_raw(&stack.edge_url(0)).await?;
-    anon.send(json!({"type": "message:send", "id": Uuid::now_v7(), "conversationId": conv, "body": "x"})).await?;
+    anon.send(
+        json!({"type": "message:send", "id": Uuid::now_v7(), "conversationId": conv, "body": "x"}),
+    )
+    .await?;
     assert_eq!(anon.recv_type("error").await?["code"], "not_authenticated");
     assert!(anon.closed_within(Duration::from_secs(5)).await);
-    let (_, page) = api.call("GET", &format!("/conversations/{conv}/messages"), Some(&bob.token), None).await?;
-    assert_eq!(page["messages"].as_array().map(Vec::len), Some(1), "nothing invalid was stored");
+    let (_, page) = api
+        .call(
+            "GET",
+            &format!("/conversations/{conv}/messages"),
+            Some(&bob.token),
+            None,
+        )
+        .await?;
+    assert_eq!(
+        page["messages"].as_array().map(Vec::len),
+        Some(1),
+        "nothing invalid was stored"
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn send_rate_limits_answer_with_a_clear_error() -> anyhow::Result<()> {
-    let env = vec![("PARLEY_CONN_RATE".into(), "1".into()), ("PARLEY_CONN_BURST".into(), "3".into())];
+    let env = vec![
+        ("PARLEY_CONN_RATE".into(), "1".into()),
+        ("PARLEY_CONN_BURST".into(), "3".into()),
+    ];
     let stack = Stack::start_with(StackOptions { env, edges: 1 }).await?;
     let api = stack.api();
     let (alice, bob) = (api.register("alice").await?, api.register("bob").await?);
@@ -76,8 +109,15 @@ async fn connection_cap_and_accept_rate_answer_503_with_retry_after() -> anyhow:
     let alice = stack.api().register("alice").await?;
     let _one = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     let _two = Ws::connect(&stack.edge_url(0), &alice.token).await?;
-    let err = Ws::connect_raw(&stack.edge_url(0)).await.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("503"), "third connection refused with 503: {err}");
+    let err = Ws::connect_raw(&stack.edge_url(0))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("503"),
+        "third connection refused with 503: {err}"
+    );
     Ok(())
 }
 
@@ -96,14 +136,17 @@ async fn kill_9_of_persist_and_delivery_loses_and_duplicates_nothing() -> anyhow
         for i in 0..100 {
             acked.push(a.send_message(conv, &format!("r{round} m{i}")).await?);
             if i == 30 {
-                match round {
-                    0 => stack.persist.take().map(|p| p.kill9()),
-                    1 => stack.delivery.take().map(|p| p.kill9()),
-                    _ => {
-                        stack.persist.take().map(|p| p.kill9());
-                        stack.delivery.take().map(|p| p.kill9())
-                    }
-                };
+                // Round 0 kills persist, round 1 delivery, round 2 both.
+                if round != 1
+                    && let Some(p) = stack.persist.take()
+                {
+                    p.kill9();
+                }
+                if round != 0
+                    && let Some(p) = stack.delivery.take()
+                {
+                    p.kill9();
+                }
             }
         }
         if stack.persist.is_none() {
@@ -115,7 +158,9 @@ async fn kill_9_of_persist_and_delivery_loses_and_duplicates_nothing() -> anyhow
     }
     let mut ack_count = 0;
     while ack_count < acked.len() {
-        let v = a.recv_until(|v| v["type"] == "ack" || v["type"] == "error").await?;
+        let v = a
+            .recv_until(|v| v["type"] == "ack" || v["type"] == "error")
+            .await?;
         assert_eq!(v["type"], "ack", "every send is accepted: {v}");
         ack_count += 1;
     }
@@ -127,7 +172,14 @@ async fn kill_9_of_persist_and_delivery_loses_and_duplicates_nothing() -> anyhow
         let mut before: Option<u64> = None;
         loop {
             let q = before.map(|b| format!("&before={b}")).unwrap_or_default();
-            let (_, page) = api.call("GET", &format!("/conversations/{conv}/messages?limit=100{q}"), Some(&bob.token), None).await?;
+            let (_, page) = api
+                .call(
+                    "GET",
+                    &format!("/conversations/{conv}/messages?limit=100{q}"),
+                    Some(&bob.token),
+                    None,
+                )
+                .await?;
             all.extend(page["messages"].as_array().cloned().unwrap_or_default());
             if page["hasMore"] != true {
                 break;
@@ -139,26 +191,45 @@ async fn kill_9_of_persist_and_delivery_loses_and_duplicates_nothing() -> anyhow
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let mut ids: Vec<String> = stored.iter().filter_map(|m| m["id"].as_str().map(String::from)).collect();
+    let mut ids: Vec<String> = stored
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(String::from))
+        .collect();
     let mut seqs: Vec<u64> = stored.iter().filter_map(|m| m["seq"].as_u64()).collect();
     seqs.sort();
-    assert_eq!(seqs, (1..=300).collect::<Vec<_>>(), "contiguous, no gaps, no duplicates");
+    assert_eq!(
+        seqs,
+        (1..=300).collect::<Vec<_>>(),
+        "contiguous, no gaps, no duplicates"
+    );
     ids.sort();
     let mut want: Vec<String> = acked.iter().map(|u| u.to_string()).collect();
     want.sort();
     assert_eq!(ids, want, "every acked message stored exactly once");
     // Bob's device: live frames plus a sync cover everything (delivery is at-least-once
     // to online devices; sync fills what a crash of delivery skipped).
-    b.send(json!({"type": "sync", "cursors": {conv.to_string(): 0}})).await?;
+    b.send(json!({"type": "sync", "cursors": {conv.to_string(): 0}}))
+        .await?;
     let mut seen = std::collections::BTreeSet::new();
     loop {
-        let v = b.recv_until(|v| is_new(v) || v["type"] == "messages:offline" || v["type"] == "sync:done").await?;
+        let v = b
+            .recv_until(|v| {
+                is_new(v) || v["type"] == "messages:offline" || v["type"] == "sync:done"
+            })
+            .await?;
         match v["type"].as_str() {
             Some("sync:done") => break,
             Some("message:new") => {
                 seen.insert(v["message"]["seq"].as_u64().unwrap_or(0));
             }
-            _ => seen.extend(v["messages"].as_array().cloned().unwrap_or_default().iter().filter_map(|m| m["seq"].as_u64())),
+            _ => seen.extend(
+                v["messages"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|m| m["seq"].as_u64()),
+            ),
         }
     }
     assert_eq!(seen.len(), 300);
@@ -167,20 +238,30 @@ async fn kill_9_of_persist_and_delivery_loses_and_duplicates_nothing() -> anyhow
 
 #[tokio::test]
 async fn sigterm_drains_the_edge_and_clients_are_told_to_reconnect() -> anyhow::Result<()> {
-    let mut stack = Stack::start_with(StackOptions { edges: 2, ..Default::default() }).await?;
+    let mut stack = Stack::start_with(StackOptions {
+        edges: 2,
+        ..Default::default()
+    })
+    .await?;
     let api = parley_testkit::Api::new(&stack.edge_url(1));
     let (alice, bob) = (api.register("alice").await?, api.register("bob").await?);
     let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     let edge = stack.edges.remove(0);
-    assert!(edge.terminate(Duration::from_secs(10)), "the edge exits cleanly on SIGTERM");
+    assert!(
+        edge.terminate(Duration::from_secs(10)),
+        "the edge exits cleanly on SIGTERM"
+    );
     let frame = a.recv_type("reconnect").await?;
     assert!(frame["afterMs"].as_u64().is_some_and(|ms| ms <= 5000));
     // Any other edge serves the same user.
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
     a.send_message(conv, "after the drain").await?;
-    assert_eq!(b.recv_until(is_new).await?["message"]["body"], "after the drain");
+    assert_eq!(
+        b.recv_until(is_new).await?["message"]["body"],
+        "after the drain"
+    );
     Ok(())
 }
 
@@ -189,7 +270,10 @@ async fn every_binary_serves_health_readiness_and_metrics() -> anyhow::Result<()
     let stack = Stack::start().await?;
     let http = reqwest::Client::new();
     let mut bases = vec![stack.edge_url(0)];
-    for p in [&stack.directory, &stack.persist, &stack.delivery].into_iter().flatten() {
+    for p in [&stack.directory, &stack.persist, &stack.delivery]
+        .into_iter()
+        .flatten()
+    {
         bases.push(format!("http://{}", p.addrs["ops"]));
     }
     // Produce some traffic so metrics exist.
@@ -201,9 +285,22 @@ async fn every_binary_serves_health_readiness_and_metrics() -> anyhow::Result<()
     a.send_message(conv, "metrics").await?;
     a.recv_until(is_new).await?;
     for base in bases {
-        assert_eq!(http.get(format!("{base}/healthz")).send().await?.status(), 200, "{base}");
-        assert_eq!(http.get(format!("{base}/readyz")).send().await?.status(), 200, "{base}");
-        let m = http.get(format!("{base}/metrics")).send().await?.text().await?;
+        assert_eq!(
+            http.get(format!("{base}/healthz")).send().await?.status(),
+            200,
+            "{base}"
+        );
+        assert_eq!(
+            http.get(format!("{base}/readyz")).send().await?.status(),
+            200,
+            "{base}"
+        );
+        let m = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
         assert!(m.contains("parley_"), "{base} exports parley_* metrics");
     }
     let (status, doc) = api.call("GET", "/openapi.json", None, None).await?;

@@ -86,7 +86,10 @@ pub fn consumers() -> Vec<(&'static str, pull::Config)> {
             st::EVENTS,
             pull::Config {
                 durable_name: Some(cons::DELIVERY.into()),
-                filter_subjects: vec![subjects::EVT_MSG_ALL.into(), subjects::EVT_MEMBER_ALL.into()],
+                filter_subjects: vec![
+                    subjects::EVT_MSG_ALL.into(),
+                    subjects::EVT_MEMBER_ALL.into(),
+                ],
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(30),
                 max_deliver: 20,
@@ -115,20 +118,38 @@ pub struct ApplyError {
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-fn err(what: &'static str, name: &str, e: impl std::error::Error + Send + Sync + 'static) -> ApplyError {
-    ApplyError { what, name: name.to_string(), source: Box::new(e) }
+fn err(
+    what: &'static str,
+    name: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> ApplyError {
+    ApplyError {
+        what,
+        name: name.to_string(),
+        source: Box::new(e),
+    }
 }
 
 /// Create or update every stream; report what changed. Safe to run from many processes at once.
-pub async fn apply_streams(js: &jetstream::Context, t: Topology) -> Result<Vec<Change>, ApplyError> {
+pub async fn apply_streams(
+    js: &jetstream::Context,
+    t: Topology,
+) -> Result<Vec<Change>, ApplyError> {
     let mut out = Vec::new();
     for cfg in streams(t) {
         let name = cfg.name.clone();
         match js.get_stream(&name).await {
             Ok(mut s) => {
-                let current = s.info().await.map_err(|e| err("stream info", &name, e))?.config.clone();
+                let current = s
+                    .info()
+                    .await
+                    .map_err(|e| err("stream info", &name, e))?
+                    .config
+                    .clone();
                 if drifted(&current, &cfg) {
-                    js.update_stream(&cfg).await.map_err(|e| err("update stream", &name, e))?;
+                    js.update_stream(&cfg)
+                        .await
+                        .map_err(|e| err("update stream", &name, e))?;
                     out.push(Change::Updated(name));
                 } else {
                     out.push(Change::Unchanged(name));
@@ -136,7 +157,9 @@ pub async fn apply_streams(js: &jetstream::Context, t: Topology) -> Result<Vec<C
             }
             Err(_) => {
                 // A concurrent creator may win the race: get_or_create tolerates that.
-                js.get_or_create_stream(cfg).await.map_err(|e| err("create stream", &name, e))?;
+                js.get_or_create_stream(cfg)
+                    .await
+                    .map_err(|e| err("create stream", &name, e))?;
                 out.push(Change::Created(name));
             }
         }
@@ -160,9 +183,21 @@ pub async fn consumer(
     let (stream_name, cfg) = consumers()
         .into_iter()
         .find(|(_, c)| c.durable_name.as_deref() == Some(name))
-        .ok_or_else(|| err("consumer", name, std::io::Error::other("not defined in parley-jetstream")))?;
-    let stream = js.get_stream(stream_name).await.map_err(|e| err("get stream", stream_name, e))?;
-    stream.create_consumer(cfg).await.map_err(|e| err("create consumer", name, e))
+        .ok_or_else(|| {
+            err(
+                "consumer",
+                name,
+                std::io::Error::other("not defined in parley-jetstream"),
+            )
+        })?;
+    let stream = js
+        .get_stream(stream_name)
+        .await
+        .map_err(|e| err("get stream", stream_name, e))?;
+    stream
+        .create_consumer(cfg)
+        .await
+        .map_err(|e| err("create consumer", name, e))
 }
 
 /// Streams and every consumer.
@@ -171,7 +206,9 @@ pub async fn apply(js: &jetstream::Context, t: Topology) -> Result<Vec<Change>, 
     for (_, cfg) in consumers() {
         let name = cfg.durable_name.clone().unwrap_or_default();
         consumer(js, &name).await?;
-        out.push(Change::Unchanged(format!("consumer {name} (create-or-update)")));
+        out.push(Change::Unchanged(format!(
+            "consumer {name} (create-or-update)"
+        )));
     }
     Ok(out)
 }

@@ -29,7 +29,14 @@ async fn main() -> anyhow::Result<()> {
     let js = async_nats::jetstream::new(client);
     match cli.command {
         Cmd::Apply => {
-            for change in apply(&js, Topology { replicas: cli.replicas }).await? {
+            for change in apply(
+                &js,
+                Topology {
+                    replicas: cli.replicas,
+                },
+            )
+            .await?
+            {
                 match change {
                     Change::Created(n) => println!("created   {n}"),
                     Change::Updated(n) => println!("updated   {n} (drift corrected)"),

@@ -27,13 +27,24 @@ pub struct Session {
 
 impl Api {
     pub fn new(base: &str) -> Self {
-        Self { base: base.trim_end_matches('/').to_string(), http: reqwest::Client::new() }
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Any request; returns (status, JSON body or Null).
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
-        let mut req = self.http.request(method, format!("{}/api/v1{}", self.base, path));
+        let mut req = self
+            .http
+            .request(method, format!("{}/api/v1{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -43,7 +54,11 @@ impl Api {
         let resp = req.send().await?;
         let status = resp.status().as_u16();
         let text = resp.text().await?;
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         Ok((status, value))
     }
 
@@ -58,15 +73,32 @@ impl Api {
         Ok(Session {
             id: body["user"]["id"].as_str().context("user.id")?.parse()?,
             username,
-            token: body["accessToken"].as_str().context("accessToken")?.to_string(),
-            refresh: body["refreshToken"].as_str().context("refreshToken")?.to_string(),
+            token: body["accessToken"]
+                .as_str()
+                .context("accessToken")?
+                .to_string(),
+            refresh: body["refreshToken"]
+                .as_str()
+                .context("refreshToken")?
+                .to_string(),
         })
     }
 
-    pub async fn conversation(&self, who: &Session, kind: &str, members: &[&Session], name: Option<&str>) -> anyhow::Result<Uuid> {
+    pub async fn conversation(
+        &self,
+        who: &Session,
+        kind: &str,
+        members: &[&Session],
+        name: Option<&str>,
+    ) -> anyhow::Result<Uuid> {
         let ids: Vec<String> = members.iter().map(|m| m.id.to_string()).collect();
         let (status, body) = self
-            .call("POST", "/conversations", Some(&who.token), Some(json!({"type": kind, "memberIds": ids, "name": name})))
+            .call(
+                "POST",
+                "/conversations",
+                Some(&who.token),
+                Some(json!({"type": kind, "memberIds": ids, "name": name})),
+            )
             .await?;
         if status != 201 && status != 200 {
             bail!("create conversation failed: {status} {body}");
@@ -93,7 +125,10 @@ impl Ws {
     pub async fn connect_raw(base: &str) -> anyhow::Result<Self> {
         let url = format!("{}/ws", base.replacen("http", "ws", 1));
         let (stream, _) = tokio_tungstenite::connect_async(url).await?;
-        Ok(Self { stream, backlog: Vec::new() })
+        Ok(Self {
+            stream,
+            backlog: Vec::new(),
+        })
     }
 
     pub async fn send(&mut self, frame: Value) -> anyhow::Result<()> {
@@ -107,7 +142,10 @@ impl Ws {
 
     pub async fn send_message(&mut self, conversation: Uuid, body: &str) -> anyhow::Result<Uuid> {
         let id = Uuid::now_v7();
-        self.send(json!({"type": "message:send", "id": id, "conversationId": conversation, "body": body})).await?;
+        self.send(
+            json!({"type": "message:send", "id": id, "conversationId": conversation, "body": body}),
+        )
+        .await?;
         Ok(id)
     }
 
@@ -117,7 +155,9 @@ impl Ws {
             return Ok(Some(self.backlog.remove(0)));
         }
         loop {
-            let next = tokio::time::timeout(within, self.stream.next()).await.context("timed out waiting for a frame")?;
+            let next = tokio::time::timeout(within, self.stream.next())
+                .await
+                .context("timed out waiting for a frame")?;
             match next {
                 Some(Ok(Message::Text(t))) => return Ok(Some(serde_json::from_str(&t)?)),
                 Some(Ok(Message::Close(_))) | None => return Ok(None),
@@ -135,7 +175,9 @@ impl Ws {
         let deadline = tokio::time::Instant::now() + crate::TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let next = tokio::time::timeout(left, self.stream.next()).await.context("timed out waiting for a matching frame")?;
+            let next = tokio::time::timeout(left, self.stream.next())
+                .await
+                .context("timed out waiting for a matching frame")?;
             match next {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(&t)?;
@@ -144,7 +186,9 @@ impl Ws {
                     }
                     self.backlog.push(v);
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => bail!("socket closed while waiting"),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    bail!("socket closed while waiting")
+                }
                 Some(Ok(_)) => {}
             }
         }

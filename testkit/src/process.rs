@@ -18,7 +18,10 @@ fn bin_dir() -> PathBuf {
     }
     // target/<profile>/deps/<test-binary> → target/<profile>
     let exe = std::env::current_exe().unwrap_or_default();
-    exe.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default()
+    exe.parent()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }
 
 /// A spawned binary. Killed (SIGKILL) on drop unless stopped before.
@@ -32,13 +35,21 @@ pub struct Proc {
 impl Proc {
     pub fn spawn(name: &str, env: &[(String, String)], announce: &[&str]) -> anyhow::Result<Self> {
         let path = bin_dir().join(name);
-        anyhow::ensure!(path.exists(), "{} not built: run `cargo build --workspace --bins` first", path.display());
+        anyhow::ensure!(
+            path.exists(),
+            "{} not built: run `cargo build --workspace --bins` first",
+            path.display()
+        );
         let verbose = std::env::var_os("TEST_LOG").is_some();
         let mut child = Command::new(&path)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("PARLEY_LOG", if verbose { "info" } else { "warn" })
             .stdout(Stdio::piped())
-            .stderr(if verbose { Stdio::inherit() } else { Stdio::null() })
+            .stderr(if verbose {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .with_context(|| format!("spawn {name}"))?;
         let stdout = child.stdout.take().context("stdout")?;
@@ -71,11 +82,17 @@ impl Proc {
                 Err(_) => {
                     let status = child.try_wait().ok().flatten();
                     let _ = child.kill();
-                    anyhow::bail!("{name} did not announce its listeners (exit: {status:?}); rerun with TEST_LOG=1");
+                    anyhow::bail!(
+                        "{name} did not announce its listeners (exit: {status:?}); rerun with TEST_LOG=1"
+                    );
                 }
             }
         }
-        Ok(Self { name: name.to_string(), child, addrs })
+        Ok(Self {
+            name: name.to_string(),
+            child,
+            addrs,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -90,7 +107,9 @@ impl Proc {
 
     /// SIGTERM and wait for a clean exit; returns whether it exited successfully in time.
     pub fn terminate(mut self, within: Duration) -> bool {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = std::time::Instant::now() + within;
         while std::time::Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -140,8 +159,17 @@ impl Stack {
         let db = TestDb::create().await?;
         let keys = Keys::generate()?;
         let redis_prefix = format!("parley_test:{}:", uuid::Uuid::now_v7().simple());
-        let mut stack =
-            Self { nats, db, keys, redis_prefix, directory: None, persist: None, delivery: None, edges: Vec::new(), opts };
+        let mut stack = Self {
+            nats,
+            db,
+            keys,
+            redis_prefix,
+            directory: None,
+            persist: None,
+            delivery: None,
+            edges: Vec::new(),
+            opts,
+        };
         stack.directory = Some(stack.spawn_worker("parley-directory")?);
         stack.persist = Some(stack.spawn_worker("parley-persist")?);
         stack.delivery = Some(stack.spawn_worker("parley-delivery")?);
@@ -153,14 +181,21 @@ impl Stack {
     }
 
     fn env(&self) -> Vec<(String, String)> {
-        let redis = std::env::var("PARLEY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let redis = std::env::var("PARLEY_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let mut env = vec![
             ("PARLEY_NATS_URL".into(), self.nats.url()),
             ("PARLEY_DATABASE_URL".into(), self.db.url.clone()),
             ("PARLEY_REDIS_URL".into(), redis),
             ("PARLEY_REDIS_PREFIX".into(), self.redis_prefix.clone()),
-            ("PARLEY_JWT_PRIVATE_KEY_FILE".into(), self.keys.private.display().to_string()),
-            ("PARLEY_JWT_PUBLIC_KEY_FILE".into(), self.keys.public.display().to_string()),
+            (
+                "PARLEY_JWT_PRIVATE_KEY_FILE".into(),
+                self.keys.private.display().to_string(),
+            ),
+            (
+                "PARLEY_JWT_PUBLIC_KEY_FILE".into(),
+                self.keys.public.display().to_string(),
+            ),
             ("PARLEY_OPS_LISTEN".into(), "127.0.0.1:0".into()),
             ("PARLEY_LISTEN".into(), "127.0.0.1:0".into()),
             ("PARLEY_DRAIN_SECONDS".into(), "3".into()),

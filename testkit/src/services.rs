@@ -87,10 +87,19 @@ impl TestDb {
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
             .await
             .context("connect to PostgreSQL (PARLEY_TEST_DATABASE_URL)")?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
-        let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin_url.clone());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await?;
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap_or(admin_url.clone());
         let url = format!("{base}/{name}");
-        Ok(Self { admin_url, name, url })
+        Ok(Self {
+            admin_url,
+            name,
+            url,
+        })
     }
 }
 
@@ -100,12 +109,19 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs outside any runtime guarantee: use a thread with its own.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async move {
                 if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&mut c)
-                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
                 }
             });
         })
@@ -128,7 +144,14 @@ impl Keys {
         let private = dir.path().join("jwt.key");
         let public = dir.path().join("jwt.pub");
         std::fs::write(&private, key.to_pkcs8_pem(LineEnding::LF)?.as_bytes())?;
-        std::fs::write(&public, key.verifying_key().to_public_key_pem(LineEnding::LF)?)?;
-        Ok(Self { _dir: dir, private, public })
+        std::fs::write(
+            &public,
+            key.verifying_key().to_public_key_pem(LineEnding::LF)?,
+        )?;
+        Ok(Self {
+            _dir: dir,
+            private,
+            public,
+        })
     }
 }

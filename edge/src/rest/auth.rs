@@ -10,20 +10,32 @@ use super::Body;
 use crate::error::Result;
 use crate::state::AppState;
 
-pub async fn register(State(s): State<AppState>, Body(req): Body<RegisterRequest>) -> Result<(StatusCode, Json<AuthResponse>)> {
+pub async fn register(
+    State(s): State<AppState>,
+    Body(req): Body<RegisterRequest>,
+) -> Result<(StatusCode, Json<AuthResponse>)> {
     let r: AuthResponse = request(&s.nats, svc::REGISTER, &req).await?;
     Ok((StatusCode::CREATED, Json(r)))
 }
 
-pub async fn login(State(s): State<AppState>, Body(req): Body<LoginRequest>) -> Result<Json<AuthResponse>> {
+pub async fn login(
+    State(s): State<AppState>,
+    Body(req): Body<LoginRequest>,
+) -> Result<Json<AuthResponse>> {
     Ok(Json(request(&s.nats, svc::LOGIN, &req).await?))
 }
 
-pub async fn refresh(State(s): State<AppState>, Body(req): Body<RefreshRequest>) -> Result<Json<AuthResponse>> {
+pub async fn refresh(
+    State(s): State<AppState>,
+    Body(req): Body<RefreshRequest>,
+) -> Result<Json<AuthResponse>> {
     Ok(Json(request(&s.nats, svc::REFRESH, &req).await?))
 }
 
-pub async fn logout(State(s): State<AppState>, Body(req): Body<RefreshRequest>) -> Result<StatusCode> {
+pub async fn logout(
+    State(s): State<AppState>,
+    Body(req): Body<RefreshRequest>,
+) -> Result<StatusCode> {
     let _: Empty = request(&s.nats, svc::LOGOUT, &req).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,10 +3,16 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use parley_contracts::api::{AddMembersRequest, Conversation, ConversationList, CreateConversationRequest, UpdateConversationRequest};
+use parley_contracts::api::{
+    AddMembersRequest, Conversation, ConversationList, CreateConversationRequest,
+    UpdateConversationRequest,
+};
 use parley_contracts::error::ApiError;
 use parley_contracts::subjects::svc;
-use parley_contracts::svc::{ConvCreate, ConvCreated, ConvGet, ConvList, ConvUpdate, HistorySummary, MembersAdd, MembersRemove, SummaryItem, SummaryReply};
+use parley_contracts::svc::{
+    ConvCreate, ConvCreated, ConvGet, ConvList, ConvUpdate, HistorySummary, MembersAdd,
+    MembersRemove, SummaryItem, SummaryReply,
+};
 use parley_kit::nats::request;
 use uuid::Uuid;
 
@@ -17,13 +23,35 @@ use crate::state::AppState;
 
 /// Fill what the directory does not know (last seq, last message, unread count) from the
 /// message store, and sort by last activity, newest first.
-pub async fn enrich(s: &AppState, user: Uuid, mut convs: Vec<Conversation>) -> std::result::Result<Vec<Conversation>, ApiError> {
+pub async fn enrich(
+    s: &AppState,
+    user: Uuid,
+    mut convs: Vec<Conversation>,
+) -> std::result::Result<Vec<Conversation>, ApiError> {
     if convs.is_empty() {
         return Ok(convs);
     }
-    let items = convs.iter().map(|c| SummaryItem { conversation_id: c.id, read_seq: 0 }).collect();
-    let reply: SummaryReply = request(&s.nats, svc::HISTORY_SUMMARY, &HistorySummary { user_id: user, items }).await?;
-    let by_id: HashMap<Uuid, _> = reply.items.into_iter().map(|i| (i.conversation_id, i)).collect();
+    let items = convs
+        .iter()
+        .map(|c| SummaryItem {
+            conversation_id: c.id,
+            read_seq: 0,
+        })
+        .collect();
+    let reply: SummaryReply = request(
+        &s.nats,
+        svc::HISTORY_SUMMARY,
+        &HistorySummary {
+            user_id: user,
+            items,
+        },
+    )
+    .await?;
+    let by_id: HashMap<Uuid, _> = reply
+        .items
+        .into_iter()
+        .map(|i| (i.conversation_id, i))
+        .collect();
     for c in &mut convs {
         if let Some(sum) = by_id.get(&c.id) {
             c.last_seq = sum.last_seq;
@@ -31,7 +59,14 @@ pub async fn enrich(s: &AppState, user: Uuid, mut convs: Vec<Conversation>) -> s
             c.unread_count = sum.unread_count;
         }
     }
-    convs.sort_by_key(|c| std::cmp::Reverse(c.last_message.as_ref().map(|m| m.created_at).unwrap_or(c.created_at)));
+    convs.sort_by_key(|c| {
+        std::cmp::Reverse(
+            c.last_message
+                .as_ref()
+                .map(|m| m.created_at)
+                .unwrap_or(c.created_at),
+        )
+    });
     Ok(convs)
 }
 
@@ -40,9 +75,15 @@ async fn enrich_one(s: &AppState, user: Uuid, c: Conversation) -> Result<Json<Co
     Ok(Json(v.remove(0)))
 }
 
-pub async fn list(State(s): State<AppState>, AuthUser(c): AuthUser) -> Result<Json<ConversationList>> {
-    let list: ConversationList = request(&s.nats, svc::CONV_LIST, &ConvList { actor: c.sub }).await?;
-    Ok(Json(ConversationList { conversations: enrich(&s, c.sub, list.conversations).await? }))
+pub async fn list(
+    State(s): State<AppState>,
+    AuthUser(c): AuthUser,
+) -> Result<Json<ConversationList>> {
+    let list: ConversationList =
+        request(&s.nats, svc::CONV_LIST, &ConvList { actor: c.sub }).await?;
+    Ok(Json(ConversationList {
+        conversations: enrich(&s, c.sub, list.conversations).await?,
+    }))
 }
 
 pub async fn create(
@@ -50,14 +91,38 @@ pub async fn create(
     AuthUser(c): AuthUser,
     Body(request_body): Body<CreateConversationRequest>,
 ) -> Result<(StatusCode, Json<Conversation>)> {
-    let r: ConvCreated = request(&s.nats, svc::CONV_CREATE, &ConvCreate { actor: c.sub, request: request_body }).await?;
-    let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
+    let r: ConvCreated = request(
+        &s.nats,
+        svc::CONV_CREATE,
+        &ConvCreate {
+            actor: c.sub,
+            request: request_body,
+        },
+    )
+    .await?;
+    let status = if r.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, enrich_one(&s, c.sub, r.conversation).await?))
 }
 
-pub async fn get(State(s): State<AppState>, AuthUser(c): AuthUser, Path(id): Path<String>) -> Result<Json<Conversation>> {
+pub async fn get(
+    State(s): State<AppState>,
+    AuthUser(c): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Conversation>> {
     let conversation_id = parse_id(&id)?;
-    let conv: Conversation = request(&s.nats, svc::CONV_GET, &ConvGet { actor: c.sub, conversation_id }).await?;
+    let conv: Conversation = request(
+        &s.nats,
+        svc::CONV_GET,
+        &ConvGet {
+            actor: c.sub,
+            conversation_id,
+        },
+    )
+    .await?;
     enrich_one(&s, c.sub, conv).await
 }
 
@@ -68,8 +133,16 @@ pub async fn update(
     Body(body): Body<UpdateConversationRequest>,
 ) -> Result<Json<Conversation>> {
     let conversation_id = parse_id(&id)?;
-    let conv: Conversation =
-        request(&s.nats, svc::CONV_UPDATE, &ConvUpdate { actor: c.sub, conversation_id, name: body.name }).await?;
+    let conv: Conversation = request(
+        &s.nats,
+        svc::CONV_UPDATE,
+        &ConvUpdate {
+            actor: c.sub,
+            conversation_id,
+            name: body.name,
+        },
+    )
+    .await?;
     enrich_one(&s, c.sub, conv).await
 }
 
@@ -80,8 +153,16 @@ pub async fn add_members(
     Body(body): Body<AddMembersRequest>,
 ) -> Result<Json<Conversation>> {
     let conversation_id = parse_id(&id)?;
-    let conv: Conversation =
-        request(&s.nats, svc::MEMBERS_ADD, &MembersAdd { actor: c.sub, conversation_id, user_ids: body.user_ids }).await?;
+    let conv: Conversation = request(
+        &s.nats,
+        svc::MEMBERS_ADD,
+        &MembersAdd {
+            actor: c.sub,
+            conversation_id,
+            user_ids: body.user_ids,
+        },
+    )
+    .await?;
     s.members.forget(conversation_id);
     enrich_one(&s, c.sub, conv).await
 }
@@ -93,8 +174,16 @@ pub async fn remove_member(
 ) -> Result<Json<Conversation>> {
     let conversation_id = parse_id(&id)?;
     let user_id = parse_id(&user)?;
-    let conv: Conversation =
-        request(&s.nats, svc::MEMBERS_REMOVE, &MembersRemove { actor: c.sub, conversation_id, user_id }).await?;
+    let conv: Conversation = request(
+        &s.nats,
+        svc::MEMBERS_REMOVE,
+        &MembersRemove {
+            actor: c.sub,
+            conversation_id,
+            user_id,
+        },
+    )
+    .await?;
     s.members.forget(conversation_id);
     Ok(Json(conv))
 }

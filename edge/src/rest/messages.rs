@@ -3,7 +3,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use parley_contracts::api::{AckStatus, Accepted, HistoryQuery, MessagePage, SendMessageRequest};
+use parley_contracts::api::{Accepted, AckStatus, HistoryQuery, MessagePage, SendMessageRequest};
 use parley_contracts::events::MessageAction;
 use parley_contracts::limits::SYNC_BATCH;
 use parley_contracts::subjects::svc;
@@ -27,7 +27,11 @@ pub async fn history(
     if s.members.role(conversation_id, c.sub).await?.is_none() {
         return Err(ApiError::new(ErrorCode::NotFound, "no such conversation").into());
     }
-    let page = HistoryPage { conversation_id, before: q.before, limit: q.limit.unwrap_or(SYNC_BATCH) };
+    let page = HistoryPage {
+        conversation_id,
+        before: q.before,
+        limit: q.limit.unwrap_or(SYNC_BATCH),
+    };
     Ok(Json(request(&s.nats, svc::HISTORY_PAGE, &page).await?))
 }
 
@@ -40,8 +44,19 @@ pub async fn send(
 ) -> Result<(StatusCode, Json<Accepted>)> {
     let conversation_id = parse_id(&id)?;
     let started = Instant::now();
-    let action = MessageAction::Send { body: body.body, reply_to: body.reply_to, mentions: body.mentions, forward_from: None };
+    let action = MessageAction::Send {
+        body: body.body,
+        reply_to: body.reply_to,
+        mentions: body.mentions,
+        forward_from: None,
+    };
     let ack = commands::accept(&s, c.sub, body.id, conversation_id, action).await?;
     commands::confirm(ack, started).await?;
-    Ok((StatusCode::ACCEPTED, Json(Accepted { id: body.id, status: AckStatus::Accepted })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id: body.id,
+            status: AckStatus::Accepted,
+        }),
+    ))
 }

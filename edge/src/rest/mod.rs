@@ -28,11 +28,26 @@ pub fn router() -> Router<AppState> {
         .route("/users/me", get(users::me).patch(users::update_me))
         .route("/users/search", get(users::search))
         .route("/users/{id}", get(users::get))
-        .route("/conversations", get(conversations::list).post(conversations::create))
-        .route("/conversations/{id}", get(conversations::get).patch(conversations::update))
-        .route("/conversations/{id}/members", post(conversations::add_members))
-        .route("/conversations/{id}/members/{user_id}", delete(conversations::remove_member))
-        .route("/conversations/{id}/messages", get(messages::history).post(messages::send))
+        .route(
+            "/conversations",
+            get(conversations::list).post(conversations::create),
+        )
+        .route(
+            "/conversations/{id}",
+            get(conversations::get).patch(conversations::update),
+        )
+        .route(
+            "/conversations/{id}/members",
+            post(conversations::add_members),
+        )
+        .route(
+            "/conversations/{id}/members/{user_id}",
+            delete(conversations::remove_member),
+        )
+        .route(
+            "/conversations/{id}/messages",
+            get(messages::history).post(messages::send),
+        )
 }
 
 /// JSON body whose rejection is our error shape (`bad_request` + what was wrong).

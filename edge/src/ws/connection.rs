@@ -49,7 +49,12 @@ fn text(frame: &ServerFrame) -> Message {
     Message::Text(frame.to_json().into())
 }
 
-pub async fn run(socket: WebSocket, s: AppState, _permit: OwnedSemaphorePermit, preauth: Option<Claims>) {
+pub async fn run(
+    socket: WebSocket,
+    s: AppState,
+    _permit: OwnedSemaphorePermit,
+    preauth: Option<Claims>,
+) {
     let _gauge = ConnectionGauge::new();
     let (mut sink, mut stream) = socket.split();
     let claims = match preauth {
@@ -57,8 +62,15 @@ pub async fn run(socket: WebSocket, s: AppState, _permit: OwnedSemaphorePermit, 
         None => match authenticate(&s, &mut stream).await {
             Ok(c) => c,
             Err(e) => {
-                let _ = sink.send(text(&ServerFrame::error(None, e.code, e.message))).await;
-                let _ = sink.send(Message::Close(Some(CloseFrame { code: 4001, reason: "unauthenticated".into() }))).await;
+                let _ = sink
+                    .send(text(&ServerFrame::error(None, e.code, e.message)))
+                    .await;
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code: 4001,
+                        reason: "unauthenticated".into(),
+                    })))
+                    .await;
                 return;
             }
         },
@@ -104,7 +116,11 @@ pub async fn run(socket: WebSocket, s: AppState, _permit: OwnedSemaphorePermit, 
         }
         Err(error) => {
             tracing::warn!(%error, "cannot subscribe to the user's subject");
-            conn.push(&ServerFrame::error(None, ErrorCode::Unavailable, "messaging backend unavailable; reconnect"));
+            conn.push(&ServerFrame::error(
+                None,
+                ErrorCode::Unavailable,
+                "messaging backend unavailable; reconnect",
+            ));
         }
     }
     if let Some(t) = conn.sync_task.take() {
@@ -115,7 +131,10 @@ pub async fn run(socket: WebSocket, s: AppState, _permit: OwnedSemaphorePermit, 
 }
 
 /// The first frame must be `auth` with a valid token, within the auth timeout.
-async fn authenticate(s: &AppState, stream: &mut SplitStream<WebSocket>) -> Result<Claims, ApiError> {
+async fn authenticate(
+    s: &AppState,
+    stream: &mut SplitStream<WebSocket>,
+) -> Result<Claims, ApiError> {
     let timeout = Duration::from_secs(s.settings.auth_timeout_seconds);
     let first = tokio::time::timeout(timeout, async {
         loop {
@@ -131,7 +150,10 @@ async fn authenticate(s: &AppState, stream: &mut SplitStream<WebSocket>) -> Resu
     .ok_or_else(|| ApiError::new(ErrorCode::NotAuthenticated, "expected an auth frame"))?;
     match serde_json::from_str::<ClientFrame>(&first) {
         Ok(ClientFrame::Auth { token }) => s.verifier.verify(&token),
-        _ => Err(ApiError::new(ErrorCode::NotAuthenticated, "the first frame must be {\"type\":\"auth\",\"token\":…}")),
+        _ => Err(ApiError::new(
+            ErrorCode::NotAuthenticated,
+            "the first frame must be {\"type\":\"auth\",\"token\":…}",
+        )),
     }
 }
 
@@ -244,14 +266,21 @@ impl Conn {
         let head: FrameHead = match serde_json::from_str(raw) {
             Ok(h) => h,
             Err(_) => {
-                return self.flow(self.error(None, ApiError::new(ErrorCode::InvalidFrame, "frame is not a JSON object")));
+                return self.flow(self.error(
+                    None,
+                    ApiError::new(ErrorCode::InvalidFrame, "frame is not a JSON object"),
+                ));
             }
         };
         let reference = head.reference();
         let frame: ClientFrame = match serde_json::from_str(raw) {
             Ok(f) => f,
             Err(e) => {
-                let known = head.kind.as_ref().and_then(|k| k.as_str()).is_some_and(|k| CLIENT_FRAME_TYPES.contains(&k));
+                let known = head
+                    .kind
+                    .as_ref()
+                    .and_then(|k| k.as_str())
+                    .is_some_and(|k| CLIENT_FRAME_TYPES.contains(&k));
                 let err = if known {
                     ApiError::new(ErrorCode::BadRequest, format!("invalid frame: {e}"))
                 } else {
@@ -267,31 +296,45 @@ impl Conn {
                     self.expires = c.exp;
                     self.flow(self.push(&ServerFrame::Ready { user_id: self.user }))
                 }
-                Ok(_) => self.flow(self.error(None, ApiError::new(ErrorCode::Forbidden, "token is for another user"))),
+                Ok(_) => self.flow(self.error(
+                    None,
+                    ApiError::new(ErrorCode::Forbidden, "token is for another user"),
+                )),
                 Err(e) => self.flow(self.error(None, e)),
             },
-            ClientFrame::Ping { reference } => self.flow(self.push(&ServerFrame::Pong { reference })),
+            ClientFrame::Ping { reference } => {
+                self.flow(self.push(&ServerFrame::Pong { reference }))
+            }
             ClientFrame::Sync { cursors } => {
                 if let Some(t) = self.sync_task.take() {
                     t.abort();
                 }
-                let task = super::sync::spawn(self.s.clone(), self.user, cursors, self.sync_tx.clone());
+                let task =
+                    super::sync::spawn(self.s.clone(), self.user, cursors, self.sync_tx.clone());
                 self.sync_task = Some(task);
                 Flow::Continue
             }
             cmd => {
                 let Some((id, conversation, action)) = commands::from_frame(cmd) else {
-                    return self.flow(self.error(reference, ApiError::new(ErrorCode::UnknownType, "unsupported frame")));
+                    return self.flow(self.error(
+                        reference,
+                        ApiError::new(ErrorCode::UnknownType, "unsupported frame"),
+                    ));
                 };
                 if !self.bucket.try_take() {
                     metrics::counter!(m::EDGE_RATE_LIMITED, "scope" => "connection").increment(1);
-                    let e = ApiError::new(ErrorCode::RateLimited, "you are sending too fast; slow down");
+                    let e = ApiError::new(
+                        ErrorCode::RateLimited,
+                        "you are sending too fast; slow down",
+                    );
                     return self.flow(self.error(Some(id.to_string()), e));
                 }
                 let started = Instant::now();
                 match commands::accept(&self.s, self.user, id, conversation, action).await {
                     Ok(ack) => {
-                        self.pending.push(Box::pin(async move { (id, commands::confirm(ack, started).await) }));
+                        self.pending.push(Box::pin(async move {
+                            (id, commands::confirm(ack, started).await)
+                        }));
                         Flow::Continue
                     }
                     Err(e) => self.flow(self.error(Some(id.to_string()), e)),
@@ -306,5 +349,8 @@ impl Conn {
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -23,7 +23,11 @@ pub struct WsQuery {
 
 fn unavailable(reason: &'static str, retry_after_s: u64) -> Response {
     metrics::counter!(m::EDGE_CONNECTIONS_REJECTED, "reason" => reason).increment(1);
-    let mut resp = EdgeError::new(ErrorCode::Unavailable, format!("edge {reason}; retry later")).into_response();
+    let mut resp = EdgeError::new(
+        ErrorCode::Unavailable,
+        format!("edge {reason}; retry later"),
+    )
+    .into_response();
     *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
@@ -42,7 +46,11 @@ pub async fn upgrade(
     }
     let wait = match s.accept_rate.lock() {
         Ok(mut bucket) => {
-            if bucket.try_take() { None } else { Some(bucket.wait_seconds().ceil().max(1.0) as u64) }
+            if bucket.try_take() {
+                None
+            } else {
+                Some(bucket.wait_seconds().ceil().max(1.0) as u64)
+            }
         }
         Err(_) => None,
     };

@@ -5,23 +5,34 @@
 use std::collections::{BTreeMap, HashSet};
 
 use axum::extract::ws::Message;
+use parley_contracts::ErrorCode;
 use parley_contracts::api::ConversationList;
 use parley_contracts::error::ApiError;
 use parley_contracts::frames::ServerFrame;
 use parley_contracts::limits::{MAX_SYNC_CURSORS, SYNC_BATCH};
 use parley_contracts::subjects::svc;
 use parley_contracts::svc::{ConvList, HistoryRange, RangeReply};
-use parley_contracts::{ErrorCode};
 use parley_kit::nats::request;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::state::AppState;
 
-pub fn spawn(s: AppState, user: Uuid, cursors: BTreeMap<Uuid, u64>, out: mpsc::Sender<Message>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    s: AppState,
+    user: Uuid,
+    cursors: BTreeMap<Uuid, u64>,
+    out: mpsc::Sender<Message>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if let Err(e) = run(&s, user, cursors, &out).await {
-            let _ = out.send(Message::Text(ServerFrame::error(Some("sync".into()), e.code, e.message).to_json().into())).await;
+            let _ = out
+                .send(Message::Text(
+                    ServerFrame::error(Some("sync".into()), e.code, e.message)
+                        .to_json()
+                        .into(),
+                ))
+                .await;
         }
     })
 }
@@ -32,26 +43,57 @@ async fn send(out: &mpsc::Sender<Message>, frame: &ServerFrame) -> Result<(), Ap
         .map_err(|_| ApiError::new(ErrorCode::Internal, "connection closed"))
 }
 
-async fn run(s: &AppState, user: Uuid, cursors: BTreeMap<Uuid, u64>, out: &mpsc::Sender<Message>) -> Result<(), ApiError> {
+async fn run(
+    s: &AppState,
+    user: Uuid,
+    cursors: BTreeMap<Uuid, u64>,
+    out: &mpsc::Sender<Message>,
+) -> Result<(), ApiError> {
     if cursors.len() > MAX_SYNC_CURSORS {
-        return Err(ApiError::new(ErrorCode::BadRequest, format!("at most {MAX_SYNC_CURSORS} cursors per sync")));
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("at most {MAX_SYNC_CURSORS} cursors per sync"),
+        ));
     }
-    let list: ConversationList = request(&s.nats, svc::CONV_LIST, &ConvList { actor: user }).await?;
+    let list: ConversationList =
+        request(&s.nats, svc::CONV_LIST, &ConvList { actor: user }).await?;
     let mine: HashSet<Uuid> = list.conversations.iter().map(|c| c.id).collect();
     for id in cursors.keys().filter(|id| !mine.contains(id)) {
         // Same answer whether the conversation does not exist or the user is not in it.
-        send(out, &ServerFrame::error(Some(id.to_string()), ErrorCode::NotFound, "no such conversation")).await?;
+        send(
+            out,
+            &ServerFrame::error(
+                Some(id.to_string()),
+                ErrorCode::NotFound,
+                "no such conversation",
+            ),
+        )
+        .await?;
     }
     let conversations = crate::rest::enrich(s, user, list.conversations).await?;
     for conv in conversations {
         let known = cursors.get(&conv.id).copied();
         let mut after = known.unwrap_or(0);
         if known.is_none() {
-            send(out, &ServerFrame::ConversationUpdated { conversation: conv.clone() }).await?;
+            send(
+                out,
+                &ServerFrame::ConversationUpdated {
+                    conversation: conv.clone(),
+                },
+            )
+            .await?;
         }
         while after < conv.last_seq {
-            let page: RangeReply =
-                request(&s.nats, svc::HISTORY_RANGE, &HistoryRange { conversation_id: conv.id, after, limit: SYNC_BATCH }).await?;
+            let page: RangeReply = request(
+                &s.nats,
+                svc::HISTORY_RANGE,
+                &HistoryRange {
+                    conversation_id: conv.id,
+                    after,
+                    limit: SYNC_BATCH,
+                },
+            )
+            .await?;
             if page.last_seq <= after {
                 break;
             }

@@ -11,5 +11,12 @@ pub async fn fast_stack() -> anyhow::Result<Stack> {
         ("PARLEY_CONN_RATE", "100000"),
         ("PARLEY_CONN_BURST", "100000"),
     ];
-    Stack::start_with(StackOptions { env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), edges: 1 }).await
+    Stack::start_with(StackOptions {
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        edges: 1,
+    })
+    .await
 }

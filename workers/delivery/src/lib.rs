@@ -14,7 +14,10 @@ use parley_kit::members::MemberCache;
 use parley_kit::{CancellationToken, CommonArgs, args::OpsArgs, ops};
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "parley-delivery", about = "Parley delivery worker: routes events to member devices")]
+#[command(
+    name = "parley-delivery",
+    about = "Parley delivery worker: routes events to member devices"
+)]
 pub struct Settings {
     #[command(flatten)]
     pub common: CommonArgs,
@@ -46,8 +49,13 @@ impl Delivery {
         let metrics = ops::install_metrics();
         let nats = parley_kit::nats::connect(&settings.common.nats_url, "parley-delivery").await?;
         let js = async_nats::jetstream::new(nats.clone());
-        parley_jetstream::apply_streams(&js, parley_jetstream::Topology { replicas: settings.common.stream_replicas })
-            .await?;
+        parley_jetstream::apply_streams(
+            &js,
+            parley_jetstream::Topology {
+                replicas: settings.common.stream_replicas,
+            },
+        )
+        .await?;
         let readiness = ops::Readiness::new();
         ops::nats_check(&readiness, nats.clone());
         let ops_stop = CancellationToken::new();
@@ -59,7 +67,15 @@ impl Delivery {
             }
             None => (None, None),
         };
-        Ok(Self { settings, nats, js, readiness, ops_addr, ops_task, ops_stop })
+        Ok(Self {
+            settings,
+            nats,
+            js,
+            readiness,
+            ops_addr,
+            ops_task,
+            ops_stop,
+        })
     }
 
     pub fn ops_addr(&self) -> Option<SocketAddr> {
@@ -75,7 +91,10 @@ impl Delivery {
         )
         .await?;
         let consumer = parley_jetstream::consumer(&self.js, consumer::DELIVERY).await?;
-        let router = route::Router { nats: self.nats.clone(), members };
+        let router = route::Router {
+            nats: self.nats.clone(),
+            members,
+        };
         let readiness = self.readiness.clone();
         let watcher = shutdown.clone();
         tokio::spawn(async move {
@@ -86,7 +105,10 @@ impl Delivery {
         let result = parley_kit::consume::run(
             consumer,
             router,
-            ConsumeOptions { name: "delivery", max_batch: self.settings.batch },
+            ConsumeOptions {
+                name: "delivery",
+                max_batch: self.settings.batch,
+            },
             shutdown,
         )
         .await;

@@ -58,8 +58,13 @@ impl Router {
             }
         };
         let frame = match evt.kind {
-            MessageEventKind::Created => ServerFrame::MessageNew { message: evt.message },
-            MessageEventKind::Updated => ServerFrame::MessageUpdated { seq: evt.seq, message: evt.message },
+            MessageEventKind::Created => ServerFrame::MessageNew {
+                message: evt.message,
+            },
+            MessageEventKind::Updated => ServerFrame::MessageUpdated {
+                seq: evt.seq,
+                message: evt.message,
+            },
             MessageEventKind::Deleted => ServerFrame::MessageDeleted {
                 seq: evt.seq,
                 conversation_id: conv,
@@ -71,7 +76,8 @@ impl Router {
         if !self.fan_out(&ids, bytes).await {
             return Outcome::Retry(Duration::from_millis(200));
         }
-        metrics::counter!(m::MESSAGES_DELIVERED, "kind" => evt.kind.as_str()).increment(ids.len() as u64);
+        metrics::counter!(m::MESSAGES_DELIVERED, "kind" => evt.kind.as_str())
+            .increment(ids.len() as u64);
         let latency = (Utc::now() - evt.at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
         metrics::histogram!(m::DELIVERY_LATENCY, "kind" => evt.kind.as_str()).record(latency);
         Outcome::Ack
@@ -86,17 +92,42 @@ impl Router {
             }
         };
         let conv = evt.conversation.id;
-        self.members.put(conv, evt.conversation.members.iter().map(|m| (m.user_id, m.role)).collect());
+        self.members.put(
+            conv,
+            evt.conversation
+                .members
+                .iter()
+                .map(|m| (m.user_id, m.role))
+                .collect(),
+        );
         let ids: Vec<Uuid> = evt.conversation.members.iter().map(|m| m.user_id).collect();
-        let updated = Bytes::from(ServerFrame::ConversationUpdated { conversation: evt.conversation }.to_json());
-        let removed = Bytes::from(ServerFrame::ConversationRemoved { conversation_id: conv }.to_json());
+        let updated = Bytes::from(
+            ServerFrame::ConversationUpdated {
+                conversation: evt.conversation,
+            }
+            .to_json(),
+        );
+        let removed = Bytes::from(
+            ServerFrame::ConversationRemoved {
+                conversation_id: conv,
+            }
+            .to_json(),
+        );
         let ok = self.fan_out(&ids, updated).await && self.fan_out(&evt.removed, removed).await;
-        if ok { Outcome::Ack } else { Outcome::Retry(Duration::from_millis(200)) }
+        if ok {
+            Outcome::Ack
+        } else {
+            Outcome::Retry(Duration::from_millis(200))
+        }
     }
 
     async fn fan_out(&self, users: &[Uuid], frame: Bytes) -> bool {
         for user in users {
-            if let Err(error) = self.nats.publish(subjects::user(*user), frame.clone()).await {
+            if let Err(error) = self
+                .nats
+                .publish(subjects::user(*user), frame.clone())
+                .await
+            {
                 tracing::warn!(%error, "publish to user failed");
                 return false;
             }

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use parley_contracts::{ErrorCode, error::ApiError};
@@ -20,8 +20,10 @@ pub struct Keys {
 impl Keys {
     pub fn from_private_pem_file(path: &Path) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        let pem = std::fs::read(path).with_context(|| format!("read JWT private key {}", path.display()))?;
-        let encoding = EncodingKey::from_ed_pem(&pem).context("parse Ed25519 private key (PKCS#8 PEM)")?;
+        let pem = std::fs::read(path)
+            .with_context(|| format!("read JWT private key {}", path.display()))?;
+        let encoding =
+            EncodingKey::from_ed_pem(&pem).context("parse Ed25519 private key (PKCS#8 PEM)")?;
         Ok(Self { encoding })
     }
 }
@@ -38,9 +40,20 @@ struct Claims<'a> {
 
 pub const ISSUER: &str = "parley";
 
-pub fn access_token(keys: &Keys, user: Uuid, username: &str, ttl_seconds: u64) -> Result<String, ApiError> {
+pub fn access_token(
+    keys: &Keys,
+    user: Uuid,
+    username: &str,
+    ttl_seconds: u64,
+) -> Result<String, ApiError> {
     let now = chrono::Utc::now().timestamp().max(0) as u64;
-    let claims = Claims { sub: user, name: username, iat: now, exp: now + ttl_seconds, iss: ISSUER };
+    let claims = Claims {
+        sub: user,
+        name: username,
+        iat: now,
+        exp: now + ttl_seconds,
+        iss: ISSUER,
+    };
     jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &keys.encoding).map_err(|e| {
         tracing::error!(error = %e, "token signing failed");
         ApiError::new(ErrorCode::Internal, "cannot issue a token")
@@ -66,7 +79,10 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
         let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())
@@ -86,13 +102,24 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
         None => DUMMY
             .get_or_init(|| {
                 let salt = SaltString::encode_b64(b"parley-dummy-salt").ok();
-                salt.and_then(|s| Argon2::default().hash_password(b"dummy password", &s).ok().map(|h| h.to_string()))
-                    .unwrap_or_default()
+                salt.and_then(|s| {
+                    Argon2::default()
+                        .hash_password(b"dummy password", &s)
+                        .ok()
+                        .map(|h| h.to_string())
+                })
+                .unwrap_or_default()
             })
             .clone(),
     };
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored).map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
+        PasswordHash::new(&stored)
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+            .unwrap_or(false)
     })
     .await
     .unwrap_or(false)

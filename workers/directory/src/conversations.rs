@@ -13,7 +13,11 @@ use uuid::Uuid;
 use crate::{Ctx, db_err};
 
 fn role_of(s: &str) -> Role {
-    if s == "admin" { Role::Admin } else { Role::Member }
+    if s == "admin" {
+        Role::Admin
+    } else {
+        Role::Member
+    }
 }
 
 fn not_found() -> ApiError {
@@ -23,11 +27,12 @@ fn not_found() -> ApiError {
 }
 
 async fn load(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Conversation>, ApiError> {
-    let rows = sqlx::query("SELECT id, kind, name, created_at FROM conversations WHERE id = ANY($1)")
-        .bind(ids)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
+    let rows =
+        sqlx::query("SELECT id, kind, name, created_at FROM conversations WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
     let members = sqlx::query(
         "SELECT m.conversation_id, m.user_id, m.role, u.username, u.display_name
          FROM members m JOIN users u ON u.id = m.user_id
@@ -41,7 +46,11 @@ async fn load(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Conversation>
         .iter()
         .map(|r| Conversation {
             id: r.get("id"),
-            kind: if r.get::<String, _>("kind") == "direct" { ConversationType::Direct } else { ConversationType::Group },
+            kind: if r.get::<String, _>("kind") == "direct" {
+                ConversationType::Direct
+            } else {
+                ConversationType::Group
+            },
             name: r.get("name"),
             created_at: r.get::<DateTime<Utc>, _>("created_at"),
             members: Vec::new(),
@@ -65,7 +74,11 @@ async fn load(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Conversation>
 }
 
 async fn load_one(conn: &mut PgConnection, id: Uuid) -> Result<Conversation, ApiError> {
-    load(conn, &[id]).await?.into_iter().next().ok_or_else(not_found)
+    load(conn, &[id])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(not_found)
 }
 
 async fn role(conn: &mut PgConnection, conv: Uuid, user: Uuid) -> Result<Option<Role>, ApiError> {
@@ -85,12 +98,21 @@ async fn existing_users(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), Api
         .await
         .map_err(db_err)?;
     if n as usize != ids.len() {
-        return Err(ApiError::new(ErrorCode::NotFound, "one or more users do not exist"));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "one or more users do not exist",
+        ));
     }
     Ok(())
 }
 
-async fn announce(ctx: &Ctx, kind: MemberEventKind, actor: Uuid, conversation: &Conversation, removed: Vec<Uuid>) {
+async fn announce(
+    ctx: &Ctx,
+    kind: MemberEventKind,
+    actor: Uuid,
+    conversation: &Conversation,
+    removed: Vec<Uuid>,
+) {
     let event = MemberEvent {
         v: SCHEMA_VERSION,
         kind,
@@ -100,10 +122,19 @@ async fn announce(ctx: &Ctx, kind: MemberEventKind, actor: Uuid, conversation: &
         conversation: conversation.clone(),
         removed,
     };
-    let Ok(payload) = serde_json::to_vec(&event) else { return };
+    let Ok(payload) = serde_json::to_vec(&event) else {
+        return;
+    };
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", event.id.to_string().as_str());
-    let published = ctx.js.publish_with_headers(subjects::evt_member(conversation.id), headers, payload.into()).await;
+    let published = ctx
+        .js
+        .publish_with_headers(
+            subjects::evt_member(conversation.id),
+            headers,
+            payload.into(),
+        )
+        .await;
     let acked = match published {
         Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
@@ -129,10 +160,17 @@ pub async fn create(ctx: &Ctx, req: svc::ConvCreate) -> Result<ConvCreated, ApiE
     match req.request.kind {
         ConversationType::Direct => {
             let [other] = others.as_slice() else {
-                return Err(ApiError::new(ErrorCode::BadRequest, "a direct conversation has exactly one other member"));
+                return Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    "a direct conversation has exactly one other member",
+                ));
             };
             existing_users(&mut tx, &[*other]).await?;
-            let (a, b) = if req.actor < *other { (req.actor, *other) } else { (*other, req.actor) };
+            let (a, b) = if req.actor < *other {
+                (req.actor, *other)
+            } else {
+                (*other, req.actor)
+            };
             let key = format!("{a}:{b}");
             let inserted = sqlx::query(
                 "INSERT INTO conversations (id, kind, direct_key, created_by) VALUES ($1, 'direct', $2, $3)
@@ -145,13 +183,17 @@ pub async fn create(ctx: &Ctx, req: svc::ConvCreate) -> Result<ConvCreated, ApiE
             .await
             .map_err(db_err)?;
             if inserted.rows_affected() == 0 {
-                let existing: Uuid = sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
-                    .bind(&key)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+                let existing: Uuid =
+                    sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
+                        .bind(&key)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
                 let conversation = load_one(&mut tx, existing).await?;
-                return Ok(ConvCreated { conversation, created: false });
+                return Ok(ConvCreated {
+                    conversation,
+                    created: false,
+                });
             }
             sqlx::query("INSERT INTO members (conversation_id, user_id, role) VALUES ($1, $2, 'member'), ($1, $3, 'member')")
                 .bind(id)
@@ -168,7 +210,10 @@ pub async fn create(ctx: &Ctx, req: svc::ConvCreate) -> Result<ConvCreated, ApiE
             if others.len() + 1 > ctx.settings.max_group_members {
                 return Err(ApiError::new(
                     ErrorCode::GroupFull,
-                    format!("a group has at most {} members", ctx.settings.max_group_members),
+                    format!(
+                        "a group has at most {} members",
+                        ctx.settings.max_group_members
+                    ),
                 ));
             }
             existing_users(&mut tx, &others).await?;
@@ -179,8 +224,13 @@ pub async fn create(ctx: &Ctx, req: svc::ConvCreate) -> Result<ConvCreated, ApiE
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            let users: Vec<Uuid> = std::iter::once(req.actor).chain(others.iter().copied()).collect();
-            let roles: Vec<&str> = users.iter().map(|u| if *u == req.actor { "admin" } else { "member" }).collect();
+            let users: Vec<Uuid> = std::iter::once(req.actor)
+                .chain(others.iter().copied())
+                .collect();
+            let roles: Vec<&str> = users
+                .iter()
+                .map(|u| if *u == req.actor { "admin" } else { "member" })
+                .collect();
             sqlx::query(
                 "INSERT INTO members (conversation_id, user_id, role)
                  SELECT $1, u, r FROM unnest($2::uuid[], $3::text[]) AS t(u, r)",
@@ -195,13 +245,26 @@ pub async fn create(ctx: &Ctx, req: svc::ConvCreate) -> Result<ConvCreated, ApiE
     }
     let conversation = load_one(&mut tx, id).await?;
     tx.commit().await.map_err(db_err)?;
-    announce(ctx, MemberEventKind::Created, req.actor, &conversation, Vec::new()).await;
-    Ok(ConvCreated { conversation, created: true })
+    announce(
+        ctx,
+        MemberEventKind::Created,
+        req.actor,
+        &conversation,
+        Vec::new(),
+    )
+    .await;
+    Ok(ConvCreated {
+        conversation,
+        created: true,
+    })
 }
 
 pub async fn get(ctx: &Ctx, req: svc::ConvGet) -> Result<Conversation, ApiError> {
     let mut conn = ctx.db.acquire().await.map_err(db_err)?;
-    if role(&mut conn, req.conversation_id, req.actor).await?.is_none() {
+    if role(&mut conn, req.conversation_id, req.actor)
+        .await?
+        .is_none()
+    {
         return Err(not_found());
     }
     load_one(&mut conn, req.conversation_id).await
@@ -209,23 +272,36 @@ pub async fn get(ctx: &Ctx, req: svc::ConvGet) -> Result<Conversation, ApiError>
 
 pub async fn list(ctx: &Ctx, req: svc::ConvList) -> Result<ConversationList, ApiError> {
     let mut conn = ctx.db.acquire().await.map_err(db_err)?;
-    let ids: Vec<Uuid> = sqlx::query_scalar("SELECT conversation_id FROM members WHERE user_id = $1")
-        .bind(req.actor)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?;
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT conversation_id FROM members WHERE user_id = $1")
+            .bind(req.actor)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
     let conversations = load(&mut conn, &ids).await?;
     Ok(ConversationList { conversations })
 }
 
-async fn require_group_admin(conn: &mut PgConnection, conv: Uuid, actor: Uuid) -> Result<Conversation, ApiError> {
-    let Some(r) = role(conn, conv, actor).await? else { return Err(not_found()) };
+async fn require_group_admin(
+    conn: &mut PgConnection,
+    conv: Uuid,
+    actor: Uuid,
+) -> Result<Conversation, ApiError> {
+    let Some(r) = role(conn, conv, actor).await? else {
+        return Err(not_found());
+    };
     let c = load_one(conn, conv).await?;
     if c.kind != ConversationType::Group {
-        return Err(ApiError::new(ErrorCode::Forbidden, "direct conversations have fixed members"));
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "direct conversations have fixed members",
+        ));
     }
     if r != Role::Admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, "only group admins can do that"));
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only group admins can do that",
+        ));
     }
     Ok(c)
 }
@@ -265,7 +341,10 @@ pub async fn add_members(ctx: &Ctx, req: svc::MembersAdd) -> Result<Conversation
     if c.members.len() + new.len() > ctx.settings.max_group_members {
         return Err(ApiError::new(
             ErrorCode::GroupFull,
-            format!("a group has at most {} members", ctx.settings.max_group_members),
+            format!(
+                "a group has at most {} members",
+                ctx.settings.max_group_members
+            ),
         ));
     }
     existing_users(&mut tx, &new).await?;
@@ -280,7 +359,14 @@ pub async fn add_members(ctx: &Ctx, req: svc::MembersAdd) -> Result<Conversation
     .map_err(db_err)?;
     let c = load_one(&mut tx, req.conversation_id).await?;
     tx.commit().await.map_err(db_err)?;
-    announce(ctx, MemberEventKind::MembersAdded, req.actor, &c, Vec::new()).await;
+    announce(
+        ctx,
+        MemberEventKind::MembersAdded,
+        req.actor,
+        &c,
+        Vec::new(),
+    )
+    .await;
     Ok(c)
 }
 
@@ -293,16 +379,27 @@ pub async fn remove_member(ctx: &Ctx, req: svc::MembersRemove) -> Result<Convers
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    let Some(actor_role) = role(&mut tx, req.conversation_id, req.actor).await? else { return Err(not_found()) };
+    let Some(actor_role) = role(&mut tx, req.conversation_id, req.actor).await? else {
+        return Err(not_found());
+    };
     let c = load_one(&mut tx, req.conversation_id).await?;
     if c.kind != ConversationType::Group {
-        return Err(ApiError::new(ErrorCode::Forbidden, "direct conversations have fixed members"));
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "direct conversations have fixed members",
+        ));
     }
     if req.user_id != req.actor && actor_role != Role::Admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, "only group admins can remove others"));
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only group admins can remove others",
+        ));
     }
     if !c.members.iter().any(|m| m.user_id == req.user_id) {
-        return Err(ApiError::new(ErrorCode::NotFound, "that user is not a member"));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "that user is not a member",
+        ));
     }
     sqlx::query("DELETE FROM members WHERE conversation_id = $1 AND user_id = $2")
         .bind(req.conversation_id)
@@ -321,7 +418,14 @@ pub async fn remove_member(ctx: &Ctx, req: svc::MembersRemove) -> Result<Convers
     .map_err(db_err)?;
     let c = load_one(&mut tx, req.conversation_id).await?;
     tx.commit().await.map_err(db_err)?;
-    announce(ctx, MemberEventKind::MemberRemoved, req.actor, &c, vec![req.user_id]).await;
+    announce(
+        ctx,
+        MemberEventKind::MemberRemoved,
+        req.actor,
+        &c,
+        vec![req.user_id],
+    )
+    .await;
     Ok(c)
 }
 
@@ -333,8 +437,10 @@ pub async fn members(ctx: &Ctx, req: svc::Members) -> Result<MembersReply, ApiEr
         .map_err(db_err)?;
     let members = rows
         .iter()
-        .map(|r| MemberRole { user_id: r.get("user_id"), role: role_of(&r.get::<String, _>("role")) })
+        .map(|r| MemberRole {
+            user_id: r.get("user_id"),
+            role: role_of(&r.get::<String, _>("role")),
+        })
         .collect();
     Ok(MembersReply { members })
 }
-

@@ -20,17 +20,28 @@ use sqlx::PgPool;
 pub use auth::Keys;
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "parley-directory", about = "Parley directory worker: accounts, tokens, conversations, membership")]
+#[command(
+    name = "parley-directory",
+    about = "Parley directory worker: accounts, tokens, conversations, membership"
+)]
 pub struct Settings {
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]
     pub ops: OpsArgs,
     /// PostgreSQL URL; the worker owns schema `directory`.
-    #[arg(long, env = "PARLEY_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/parley")]
+    #[arg(
+        long,
+        env = "PARLEY_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/parley"
+    )]
     pub database_url: String,
     /// Redis URL (login throttling).
-    #[arg(long, env = "PARLEY_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(
+        long,
+        env = "PARLEY_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
     pub redis_url: String,
     /// Prefix for every Redis key this process writes.
     #[arg(long, env = "PARLEY_REDIS_PREFIX", default_value = "parley:")]
@@ -83,14 +94,26 @@ impl Directory {
         let db = parley_kit::db::connect(&settings.database_url, "directory", settings.db_pool)
             .await
             .context("connect to PostgreSQL")?;
-        sqlx::migrate!("./migrations").run(&db).await.context("run directory migrations")?;
-        let throttle = throttle::Throttle::connect(&settings.redis_url, &settings.redis_prefix, settings.login_failures_max)
+        sqlx::migrate!("./migrations")
+            .run(&db)
             .await
-            .context("connect to Redis")?;
+            .context("run directory migrations")?;
+        let throttle = throttle::Throttle::connect(
+            &settings.redis_url,
+            &settings.redis_prefix,
+            settings.login_failures_max,
+        )
+        .await
+        .context("connect to Redis")?;
         let nats = parley_kit::nats::connect(&settings.common.nats_url, "parley-directory").await?;
         let js = async_nats::jetstream::new(nats.clone());
-        parley_jetstream::apply_streams(&js, parley_jetstream::Topology { replicas: settings.common.stream_replicas })
-            .await?;
+        parley_jetstream::apply_streams(
+            &js,
+            parley_jetstream::Topology {
+                replicas: settings.common.stream_replicas,
+            },
+        )
+        .await?;
 
         let readiness = ops::Readiness::new();
         ops::nats_check(&readiness, nats.clone());
@@ -105,8 +128,21 @@ impl Directory {
             }
             None => (None, None),
         };
-        let ctx = Arc::new(Ctx { db, js, keys, throttle, settings });
-        Ok(Self { ctx, nats, readiness, ops_addr, ops_task, ops_stop })
+        let ctx = Arc::new(Ctx {
+            db,
+            js,
+            keys,
+            throttle,
+            settings,
+        });
+        Ok(Self {
+            ctx,
+            nats,
+            readiness,
+            ops_addr,
+            ops_task,
+            ops_stop,
+        })
     }
 
     pub fn ops_addr(&self) -> Option<SocketAddr> {
@@ -170,12 +206,18 @@ async fn dispatch(ctx: &Ctx, subject: &str, payload: Bytes) -> Bytes {
         s::MEMBERS_ADD => call!(conversations::add_members),
         s::MEMBERS_REMOVE => call!(conversations::remove_member),
         s::MEMBERS => call!(conversations::members),
-        other => encode::<()>(Err(ApiError::new(ErrorCode::NotFound, format!("no endpoint {other}")))),
+        other => encode::<()>(Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no endpoint {other}"),
+        ))),
     }
 }
 
 /// Database errors are logged with their cause and answered without it.
 pub(crate) fn db_err(e: sqlx::Error) -> ApiError {
     tracing::error!(error = %e, "database error");
-    ApiError::new(ErrorCode::Unavailable, "storage is unavailable; retry shortly")
+    ApiError::new(
+        ErrorCode::Unavailable,
+        "storage is unavailable; retry shortly",
+    )
 }

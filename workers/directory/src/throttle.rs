@@ -18,7 +18,11 @@ impl Throttle {
     pub async fn connect(url: &str, prefix: &str, max: u32) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
         let conn = ConnectionManager::new(client).await?;
-        Ok(Self { conn, prefix: prefix.to_string(), max })
+        Ok(Self {
+            conn,
+            prefix: prefix.to_string(),
+            max,
+        })
     }
 
     fn key(&self, username_lower: &str) -> String {
@@ -29,8 +33,12 @@ impl Throttle {
     pub async fn is_blocked(&self, username_lower: &str) -> bool {
         let started = Instant::now();
         let mut conn = self.conn.clone();
-        let r: redis::RedisResult<Option<u32>> = redis::cmd("GET").arg(self.key(username_lower)).query_async(&mut conn).await;
-        metrics::histogram!(m::REDIS_SECONDS, "op" => "get").record(started.elapsed().as_secs_f64());
+        let r: redis::RedisResult<Option<u32>> = redis::cmd("GET")
+            .arg(self.key(username_lower))
+            .query_async(&mut conn)
+            .await;
+        metrics::histogram!(m::REDIS_SECONDS, "op" => "get")
+            .record(started.elapsed().as_secs_f64());
         match r {
             Ok(n) => n.unwrap_or(0) >= self.max,
             Err(error) => {
@@ -44,9 +52,14 @@ impl Throttle {
         let started = Instant::now();
         let key = self.key(username_lower);
         let mut conn = self.conn.clone();
-        let r: redis::RedisResult<(i64, i64)> =
-            redis::pipe().atomic().incr(&key, 1).expire(&key, WINDOW_SECONDS).query_async(&mut conn).await;
-        metrics::histogram!(m::REDIS_SECONDS, "op" => "incr").record(started.elapsed().as_secs_f64());
+        let r: redis::RedisResult<(i64, i64)> = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .expire(&key, WINDOW_SECONDS)
+            .query_async(&mut conn)
+            .await;
+        metrics::histogram!(m::REDIS_SECONDS, "op" => "incr")
+            .record(started.elapsed().as_secs_f64());
         if let Err(error) = r {
             tracing::warn!(%error, "redis unavailable; failed login not counted");
         }
@@ -54,7 +67,10 @@ impl Throttle {
 
     pub async fn clear(&self, username_lower: &str) {
         let mut conn = self.conn.clone();
-        let r: redis::RedisResult<i64> = redis::cmd("DEL").arg(self.key(username_lower)).query_async(&mut conn).await;
+        let r: redis::RedisResult<i64> = redis::cmd("DEL")
+            .arg(self.key(username_lower))
+            .query_async(&mut conn)
+            .await;
         if let Err(error) = r {
             tracing::warn!(%error, "redis unavailable; failed-login counter not cleared");
         }

@@ -23,7 +23,10 @@ fn row_to_user(r: &sqlx::postgres::PgRow) -> User {
 pub async fn register(ctx: &Ctx, req: svc::Register) -> Result<AuthResponse, ApiError> {
     validate::username(&req.username)?;
     validate::password(&req.password)?;
-    let display = req.display_name.clone().unwrap_or_else(|| req.username.clone());
+    let display = req
+        .display_name
+        .clone()
+        .unwrap_or_else(|| req.username.clone());
     validate::label("displayName", &display, DISPLAY_NAME_MAX)?;
     let hash = auth::hash_password(req.password).await?;
     let id = Uuid::now_v7();
@@ -40,9 +43,17 @@ pub async fn register(ctx: &Ctx, req: svc::Register) -> Result<AuthResponse, Api
     .await
     .map_err(db_err)?;
     if inserted.rows_affected() == 0 {
-        return Err(ApiError::new(ErrorCode::UsernameTaken, "that username is taken"));
+        return Err(ApiError::new(
+            ErrorCode::UsernameTaken,
+            "that username is taken",
+        ));
     }
-    let user = User { id, username: req.username, display_name: display.trim().to_string(), avatar_url: None };
+    let user = User {
+        id,
+        username: req.username,
+        display_name: display.trim().to_string(),
+        avatar_url: None,
+    };
     issue(ctx, user, Uuid::now_v7()).await
 }
 
@@ -50,10 +61,16 @@ pub async fn register(ctx: &Ctx, req: svc::Register) -> Result<AuthResponse, Api
 pub async fn login(ctx: &Ctx, req: svc::Login) -> Result<AuthResponse, ApiError> {
     let lower = req.username.to_lowercase();
     if lower.len() > 64 || req.password.len() > 1024 {
-        return Err(ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "wrong username or password",
+        ));
     }
     if ctx.throttle.is_blocked(&lower).await {
-        return Err(ApiError::new(ErrorCode::RateLimited, "too many failed logins; try again in 15 minutes"));
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "too many failed logins; try again in 15 minutes",
+        ));
     }
     let row = sqlx::query("SELECT id, username, display_name, avatar_url, password_hash FROM users WHERE username_lower = $1")
         .bind(&lower)
@@ -69,7 +86,10 @@ pub async fn login(ctx: &Ctx, req: svc::Login) -> Result<AuthResponse, ApiError>
         }
         _ => {
             ctx.throttle.record_failure(&lower).await;
-            Err(ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password"))
+            Err(ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "wrong username or password",
+            ))
         }
     }
 }
@@ -87,8 +107,15 @@ pub async fn refresh(ctx: &Ctx, req: svc::Refresh) -> Result<AuthResponse, ApiEr
     .fetch_optional(&mut *tx)
     .await
     .map_err(db_err)?;
-    let invalid = || ApiError::new(ErrorCode::InvalidToken, "refresh token is invalid or expired");
-    let Some(row) = row else { return Err(invalid()) };
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::InvalidToken,
+            "refresh token is invalid or expired",
+        )
+    };
+    let Some(row) = row else {
+        return Err(invalid());
+    };
     let family: Uuid = row.get("family_id");
     let revoked: Option<chrono::DateTime<Utc>> = row.get("revoked_at");
     let expires: chrono::DateTime<Utc> = row.get("expires_at");
@@ -141,7 +168,12 @@ async fn issue(ctx: &Ctx, user: User, family: Uuid) -> Result<AuthResponse, ApiE
         .execute(&ctx.db)
         .await
         .map_err(db_err)?;
-    Ok(AuthResponse { user, access_token, refresh_token, expires_in: ttl })
+    Ok(AuthResponse {
+        user,
+        access_token,
+        refresh_token,
+        expires_in: ttl,
+    })
 }
 
 pub async fn get(ctx: &Ctx, req: svc::UserGet) -> Result<User, ApiError> {
@@ -150,7 +182,8 @@ pub async fn get(ctx: &Ctx, req: svc::UserGet) -> Result<User, ApiError> {
         .fetch_optional(&ctx.db)
         .await
         .map_err(db_err)?;
-    row.map(|r| row_to_user(&r)).ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))
+    row.map(|r| row_to_user(&r))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))
 }
 
 pub async fn update(ctx: &Ctx, req: svc::UserUpdate) -> Result<User, ApiError> {
@@ -172,16 +205,23 @@ pub async fn update(ctx: &Ctx, req: svc::UserUpdate) -> Result<User, ApiError> {
     .fetch_optional(&ctx.db)
     .await
     .map_err(db_err)?;
-    row.map(|r| row_to_user(&r)).ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))
+    row.map(|r| row_to_user(&r))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))
 }
 
 /// Prefix match on the username, substring match on the display name; exact username first.
 pub async fn search(ctx: &Ctx, req: svc::UserSearch) -> Result<UserList, ApiError> {
     let q = req.q.trim().to_lowercase();
     if q.is_empty() || q.chars().count() > SEARCH_QUERY_MAX {
-        return Err(ApiError::new(ErrorCode::BadRequest, format!("q must be 1-{SEARCH_QUERY_MAX} characters")));
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("q must be 1-{SEARCH_QUERY_MAX} characters"),
+        ));
     }
-    let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     let rows = sqlx::query(
         "SELECT id, username, display_name, avatar_url FROM users
          WHERE id <> $3 AND (username_lower LIKE $1 || '%' OR lower(display_name) LIKE '%' || $1 || '%')
@@ -194,5 +234,7 @@ pub async fn search(ctx: &Ctx, req: svc::UserSearch) -> Result<UserList, ApiErro
     .fetch_all(&ctx.db)
     .await
     .map_err(db_err)?;
-    Ok(UserList { users: rows.iter().map(row_to_user).collect() })
+    Ok(UserList {
+        users: rows.iter().map(row_to_user).collect(),
+    })
 }

@@ -59,7 +59,8 @@ pub async fn run<H: BatchHandler>(
             Ok(s) => s.ready_chunks(opts.max_batch),
             Err(error) => {
                 tracing::warn!(consumer = name, %error, "cannot start pulling; retrying");
-                metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "pull").increment(1);
+                metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "pull")
+                    .increment(1);
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
@@ -105,15 +106,23 @@ pub async fn run<H: BatchHandler>(
 async fn process<H: BatchHandler>(handler: &H, batch: &[jetstream::Message], name: &'static str) {
     metrics::counter!(m::CONSUMER_RECEIVED, "consumer" => name).increment(batch.len() as u64);
     metrics::histogram!(m::CONSUMER_BATCH_SIZE, "consumer" => name).record(batch.len() as f64);
-    let redelivered = batch.iter().filter(|m| m.info().map(|i| i.delivered > 1).unwrap_or(false)).count();
+    let redelivered = batch
+        .iter()
+        .filter(|m| m.info().map(|i| i.delivered > 1).unwrap_or(false))
+        .count();
     if redelivered > 0 {
-        metrics::counter!(m::CONSUMER_REDELIVERIES, "consumer" => name).increment(redelivered as u64);
+        metrics::counter!(m::CONSUMER_REDELIVERIES, "consumer" => name)
+            .increment(redelivered as u64);
     }
     let started = Instant::now();
     let outcomes = handler.handle(batch).await;
-    metrics::histogram!(m::CONSUMER_BATCH_SECONDS, "consumer" => name).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(m::CONSUMER_BATCH_SECONDS, "consumer" => name)
+        .record(started.elapsed().as_secs_f64());
     for (i, msg) in batch.iter().enumerate() {
-        let outcome = outcomes.get(i).copied().unwrap_or(Outcome::Retry(Duration::from_secs(1)));
+        let outcome = outcomes
+            .get(i)
+            .copied()
+            .unwrap_or(Outcome::Retry(Duration::from_secs(1)));
         let kind = match outcome {
             Outcome::Ack => AckKind::Ack,
             Outcome::Retry(d) => AckKind::Nak(Some(d)),
@@ -121,11 +130,13 @@ async fn process<H: BatchHandler>(handler: &H, batch: &[jetstream::Message], nam
         };
         if let Err(error) = msg.ack_with(kind).await {
             tracing::warn!(consumer = name, %error, "ack failed; the message will be redelivered");
-            metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "ack").increment(1);
+            metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "ack")
+                .increment(1);
         } else if outcome == Outcome::Ack {
             metrics::counter!(m::CONSUMER_PROCESSED, "consumer" => name).increment(1);
         } else {
-            metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "handle").increment(1);
+            metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "handle")
+                .increment(1);
         }
     }
 }

@@ -20,7 +20,11 @@ pub async fn connect(url: &str, schema: &str, max_connections: u32) -> anyhow::R
         .connect_with(base.clone())
         .await?;
     // The name was checked to be [a-z_] above.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}"))).execute(&bootstrap).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}"
+    )))
+    .execute(&bootstrap)
+    .await?;
     bootstrap.close().await;
     let opts = base.options([("search_path", schema)]);
     let pool = PgPoolOptions::new()
@@ -32,7 +36,11 @@ pub async fn connect(url: &str, schema: &str, max_connections: u32) -> anyhow::R
 }
 
 /// Export pool gauges every few seconds until `stop`.
-pub fn export_pool_metrics(pool: PgPool, worker: &'static str, stop: tokio_util::sync::CancellationToken) {
+pub fn export_pool_metrics(
+    pool: PgPool,
+    worker: &'static str,
+    stop: tokio_util::sync::CancellationToken,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
@@ -51,6 +59,12 @@ pub fn export_pool_metrics(pool: PgPool, worker: &'static str, stop: tokio_util:
 pub fn ready_check(readiness: &crate::ops::Readiness, pool: PgPool) {
     readiness.check("postgres", move || {
         let pool = pool.clone();
-        async move { sqlx::query("SELECT 1").execute(&pool).await.map(|_| ()).map_err(|e| e.to_string()) }
+        async move {
+            sqlx::query("SELECT 1")
+                .execute(&pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
     });
 }

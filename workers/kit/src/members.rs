@@ -27,8 +27,18 @@ pub struct MemberCache {
 
 impl MemberCache {
     /// Starts the invalidation subscription; it lives until `stop`.
-    pub async fn start(nats: async_nats::Client, ttl: Duration, capacity: usize, stop: CancellationToken) -> anyhow::Result<Self> {
-        let cache = Self { nats: nats.clone(), inner: Arc::default(), ttl, capacity };
+    pub async fn start(
+        nats: async_nats::Client,
+        ttl: Duration,
+        capacity: usize,
+        stop: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let cache = Self {
+            nats: nats.clone(),
+            inner: Arc::default(),
+            ttl,
+            capacity,
+        };
         let mut sub = nats.subscribe(subjects::EVT_MEMBER_ALL).await?;
         let c = cache.clone();
         tokio::spawn(async move {
@@ -39,7 +49,14 @@ impl MemberCache {
                 };
                 let Some(msg) = msg else { break };
                 match serde_json::from_slice::<MemberEvent>(&msg.payload) {
-                    Ok(evt) => c.put(evt.conversation.id, evt.conversation.members.iter().map(|m| (m.user_id, m.role)).collect()),
+                    Ok(evt) => c.put(
+                        evt.conversation.id,
+                        evt.conversation
+                            .members
+                            .iter()
+                            .map(|m| (m.user_id, m.role))
+                            .collect(),
+                    ),
                     Err(_) => {
                         if let Some(id) = subjects::trailing_id(&msg.subject) {
                             c.forget(id);
@@ -81,15 +98,31 @@ impl MemberCache {
         if let Some(m) = self.cached(conversation) {
             return Ok(m);
         }
-        let reply: MembersReply =
-            crate::nats::request(&self.nats, svc::MEMBERS, &Members { conversation_id: conversation }).await?;
-        let members: Vec<(Uuid, Role)> = reply.members.into_iter().map(|m| (m.user_id, m.role)).collect();
+        let reply: MembersReply = crate::nats::request(
+            &self.nats,
+            svc::MEMBERS,
+            &Members {
+                conversation_id: conversation,
+            },
+        )
+        .await?;
+        let members: Vec<(Uuid, Role)> = reply
+            .members
+            .into_iter()
+            .map(|m| (m.user_id, m.role))
+            .collect();
         self.put(conversation, members);
-        self.cached(conversation).ok_or_else(|| ApiError::new(parley_contracts::ErrorCode::Internal, "member cache"))
+        self.cached(conversation)
+            .ok_or_else(|| ApiError::new(parley_contracts::ErrorCode::Internal, "member cache"))
     }
 
     /// The user's role, or None when not a member.
     pub async fn role(&self, conversation: Uuid, user: Uuid) -> Result<Option<Role>, ApiError> {
-        Ok(self.members(conversation).await?.iter().find(|(u, _)| *u == user).map(|(_, r)| *r))
+        Ok(self
+            .members(conversation)
+            .await?
+            .iter()
+            .find(|(u, _)| *u == user)
+            .map(|(_, r)| *r))
     }
 }

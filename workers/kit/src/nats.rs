@@ -28,7 +28,9 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
     // retry_on_initial_connect returns at once; give the first connection a moment so start-up
     // logs are honest, without failing if NATS comes up later.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while client.connection_state() != async_nats::connection::State::Connected && Instant::now() < deadline {
+    while client.connection_state() != async_nats::connection::State::Connected
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(client)
@@ -36,7 +38,11 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
 
 /// Send a JSON request to a Parley service and decode its [`Reply`].
 /// Transport failures become `unavailable`; malformed replies `internal`.
-pub async fn request<Req, Resp>(client: &Client, subject: &'static str, req: &Req) -> Result<Resp, ApiError>
+pub async fn request<Req, Resp>(
+    client: &Client,
+    subject: &'static str,
+    req: &Req,
+) -> Result<Resp, ApiError>
 where
     Req: Serialize,
     Resp: DeserializeOwned,
@@ -45,16 +51,26 @@ where
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("encode request: {e}")))?;
     let started = Instant::now();
     let result = client.request(subject, Bytes::from(payload)).await;
-    let outcome = if result.is_ok() { "ok" } else { "transport_error" };
+    let outcome = if result.is_ok() {
+        "ok"
+    } else {
+        "transport_error"
+    };
     metrics::histogram!(m::NATS_REQUEST_SECONDS, "endpoint" => subject, "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());
     let msg = result.map_err(|e| {
         tracing::warn!(subject, error = %e, "service request failed");
-        ApiError::new(ErrorCode::Unavailable, "a backend service is unavailable; retry shortly")
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "a backend service is unavailable; retry shortly",
+        )
     })?;
     let reply: Reply<Resp> = serde_json::from_slice(&msg.payload).map_err(|e| {
         tracing::error!(subject, error = %e, "malformed service reply");
-        ApiError::new(ErrorCode::Internal, "malformed reply from a backend service")
+        ApiError::new(
+            ErrorCode::Internal,
+            "malformed reply from a backend service",
+        )
     })?;
     reply.into_result()
 }

@@ -16,7 +16,8 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
-type Check = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+type Check =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 #[derive(Clone)]
 pub struct Readiness {
@@ -32,7 +33,10 @@ impl Default for Readiness {
 
 impl Readiness {
     pub fn new() -> Self {
-        Self { draining: Arc::new(AtomicBool::new(false)), checks: Arc::default() }
+        Self {
+            draining: Arc::new(AtomicBool::new(false)),
+            checks: Arc::default(),
+        }
     }
 
     pub fn set_draining(&self) {
@@ -78,7 +82,8 @@ pub fn install_metrics() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let latency = [
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
             ];
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
@@ -138,7 +143,9 @@ pub async fn serve(
     let local = listener.local_addr()?;
     let app = router(readiness, metrics);
     let task = tokio::spawn(async move {
-        let r = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+        let r = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
         if let Err(error) = r {
             tracing::error!(%error, "ops listener failed");
         }

@@ -20,7 +20,8 @@ use crate::metrics_names as m;
 
 /// Decode a request body or answer `bad_request`.
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(payload).map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid request: {e}")))
+    serde_json::from_slice(payload)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid request: {e}")))
 }
 
 /// Encode a handler result as a [`Reply`].
@@ -56,7 +57,9 @@ where
             msg = sub.next() => msg,
         };
         let Some(msg) = msg else { break };
-        let Ok(permit) = limit.clone().acquire_owned().await else { break };
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
         let client = client.clone();
         let handler = handler.clone();
         tasks.spawn(async move {
@@ -69,10 +72,10 @@ where
                 .increment(1);
             metrics::histogram!(m::SERVICE_SECONDS, "service" => queue, "endpoint" => endpoint)
                 .record(started.elapsed().as_secs_f64());
-            if let Some(reply_to) = msg.reply {
-                if let Err(error) = client.publish(reply_to, reply).await {
-                    tracing::warn!(%error, "reply publish failed");
-                }
+            if let Some(reply_to) = msg.reply
+                && let Err(error) = client.publish(reply_to, reply).await
+            {
+                tracing::warn!(%error, "reply publish failed");
             }
         });
         // Reap finished tasks so the set stays small.
@@ -86,6 +89,12 @@ where
 /// Service endpoints form a fixed set; anything else is folded into `other` so a caller cannot
 /// create label values.
 fn endpoint_label(subject: &str) -> String {
-    let known = subject.starts_with("svc.") && subject.len() < 48 && subject.chars().all(|c| c.is_ascii_lowercase() || c == '.');
-    if known { subject.to_string() } else { "other".to_string() }
+    let known = subject.starts_with("svc.")
+        && subject.len() < 48
+        && subject.chars().all(|c| c.is_ascii_lowercase() || c == '.');
+    if known {
+        subject.to_string()
+    } else {
+        "other".to_string()
+    }
 }

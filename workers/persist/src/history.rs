@@ -15,13 +15,19 @@ const UNREAD_CAP: i64 = 999;
 
 fn db_err(e: sqlx::Error) -> ApiError {
     tracing::error!(error = %e, "database error");
-    ApiError::new(ErrorCode::Unavailable, "storage is unavailable; retry shortly")
+    ApiError::new(
+        ErrorCode::Unavailable,
+        "storage is unavailable; retry shortly",
+    )
 }
 
 /// Newest first, keyset-paginated on seq (no OFFSET: every page costs the same at any depth).
 pub async fn page(db: &PgPool, req: svc::HistoryPage) -> Result<MessagePage, ApiError> {
     let limit = req.limit.clamp(1, MAX_PAGE);
-    let before = req.before.map(|b| b.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX);
+    let before = req
+        .before
+        .map(|b| b.min(i64::MAX as u64) as i64)
+        .unwrap_or(i64::MAX);
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
     );
@@ -34,8 +40,16 @@ pub async fn page(db: &PgPool, req: svc::HistoryPage) -> Result<MessagePage, Api
         .map_err(db_err)?;
     let has_more = rows.len() > limit;
     let messages: Vec<_> = rows.iter().take(limit).map(store::message).collect();
-    let next_cursor = if has_more { messages.last().map(|m| m.seq) } else { None };
-    Ok(MessagePage { messages, next_cursor, has_more })
+    let next_cursor = if has_more {
+        messages.last().map(|m| m.seq)
+    } else {
+        None
+    };
+    Ok(MessagePage {
+        messages,
+        next_cursor,
+        has_more,
+    })
 }
 
 /// Everything after `after`, as the current state of the messages the events touched:
@@ -55,19 +69,33 @@ pub async fn range(db: &PgPool, req: svc::HistoryRange) -> Result<RangeReply, Ap
     .map_err(db_err)?;
     let has_more = events.len() > limit;
     let events = &events[..events.len().min(limit)];
-    let last_seq = events.last().map(|r| r.get::<i64, _>("seq").max(0) as u64).unwrap_or(req.after);
+    let last_seq = events
+        .last()
+        .map(|r| r.get::<i64, _>("seq").max(0) as u64)
+        .unwrap_or(req.after);
     let mut ids: Vec<Uuid> = events.iter().map(|r| r.get("message_id")).collect();
     ids.sort();
     ids.dedup();
-    let all = store::messages_by_ids(&mut conn, &ids).await.map_err(db_err)?;
+    let all = store::messages_by_ids(&mut conn, &ids)
+        .await
+        .map_err(db_err)?;
     let (messages, updates) = all.into_iter().partition(|m| m.seq > req.after);
-    Ok(RangeReply { messages, updates, last_seq, has_more })
+    Ok(RangeReply {
+        messages,
+        updates,
+        last_seq,
+        has_more,
+    })
 }
 
 /// Per conversation: last seq, last message preview, unread count after the given watermark.
 pub async fn summary(db: &PgPool, req: svc::HistorySummary) -> Result<SummaryReply, ApiError> {
     let convs: Vec<Uuid> = req.items.iter().map(|i| i.conversation_id).collect();
-    let reads: Vec<i64> = req.items.iter().map(|i| i.read_seq.min(i64::MAX as u64) as i64).collect();
+    let reads: Vec<i64> = req
+        .items
+        .iter()
+        .map(|i| i.read_seq.min(i64::MAX as u64) as i64)
+        .collect();
     let rows = sqlx::query(
         "SELECT i.conv, COALESCE(c.last_seq, 0) AS last_seq,
                 lm.seq AS lm_seq, lm.sender_id AS lm_sender, left(lm.body, 200) AS lm_body,

@@ -19,14 +19,21 @@ use parley_kit::{CancellationToken, CommonArgs, args::OpsArgs, ops};
 use sqlx::PgPool;
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "parley-persist", about = "Parley persist worker: sequences and stores messages, serves history")]
+#[command(
+    name = "parley-persist",
+    about = "Parley persist worker: sequences and stores messages, serves history"
+)]
 pub struct Settings {
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]
     pub ops: OpsArgs,
     /// PostgreSQL URL; the worker owns schema `persist`.
-    #[arg(long, env = "PARLEY_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/parley")]
+    #[arg(
+        long,
+        env = "PARLEY_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/parley"
+    )]
     pub database_url: String,
     /// Commands stored per transaction at most.
     #[arg(long, env = "PARLEY_PERSIST_BATCH", default_value_t = 256)]
@@ -64,11 +71,19 @@ impl Persist {
         let db = parley_kit::db::connect(&settings.database_url, "persist", settings.db_pool)
             .await
             .context("connect to PostgreSQL")?;
-        sqlx::migrate!("./migrations").run(&db).await.context("run persist migrations")?;
+        sqlx::migrate!("./migrations")
+            .run(&db)
+            .await
+            .context("run persist migrations")?;
         let nats = parley_kit::nats::connect(&settings.common.nats_url, "parley-persist").await?;
         let js = async_nats::jetstream::new(nats.clone());
-        parley_jetstream::apply_streams(&js, parley_jetstream::Topology { replicas: settings.common.stream_replicas })
-            .await?;
+        parley_jetstream::apply_streams(
+            &js,
+            parley_jetstream::Topology {
+                replicas: settings.common.stream_replicas,
+            },
+        )
+        .await?;
         let readiness = ops::Readiness::new();
         ops::nats_check(&readiness, nats.clone());
         parley_kit::db::ready_check(&readiness, db.clone());
@@ -82,7 +97,16 @@ impl Persist {
             }
             None => (None, None),
         };
-        Ok(Self { settings, db, nats, js, readiness, ops_addr, ops_task, ops_stop })
+        Ok(Self {
+            settings,
+            db,
+            nats,
+            js,
+            readiness,
+            ops_addr,
+            ops_task,
+            ops_stop,
+        })
     }
 
     pub fn ops_addr(&self) -> Option<SocketAddr> {
@@ -101,7 +125,10 @@ impl Persist {
         let consuming = parley_kit::consume::run(
             consumer,
             sequencer,
-            ConsumeOptions { name: "persist", max_batch: self.settings.batch },
+            ConsumeOptions {
+                name: "persist",
+                max_batch: self.settings.batch,
+            },
             shutdown.clone(),
         );
         let db = Arc::new(self.db.clone());
@@ -147,6 +174,9 @@ async fn dispatch(db: &PgPool, subject: &str, payload: Bytes) -> Bytes {
         s::HISTORY_PAGE => call!(history::page),
         s::HISTORY_RANGE => call!(history::range),
         s::HISTORY_SUMMARY => call!(history::summary),
-        other => encode::<()>(Err(ApiError::new(ErrorCode::NotFound, format!("no endpoint {other}")))),
+        other => encode::<()>(Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no endpoint {other}"),
+        ))),
     }
 }

@@ -32,7 +32,7 @@ pub struct Sequencer {
 /// What one command came to.
 enum Done {
     /// A new event was stored (or an old one found again): publish it.
-    Event(MessageEvent),
+    Event(Box<MessageEvent>),
     /// Refused for a reason of the command itself: tell the actor, never retry.
     Rejected(Uuid, Uuid, ApiError),
 }
@@ -76,7 +76,10 @@ impl BatchHandler for Sequencer {
                 tracing::warn!(%error, size = commands.len(), "batch transaction failed; retrying one by one");
                 let mut done = Vec::with_capacity(commands.len());
                 for (i, cmd) in &commands {
-                    match self.store_batch(std::slice::from_ref(&(*i, cmd.clone()))).await {
+                    match self
+                        .store_batch(std::slice::from_ref(&(*i, cmd.clone())))
+                        .await
+                    {
                         Ok(mut d) => done.append(&mut d),
                         Err(error) => {
                             tracing::error!(%error, command = %cmd.id, "command not stored; will retry");
@@ -100,7 +103,8 @@ impl BatchHandler for Sequencer {
                     }
                 },
                 Done::Rejected(actor, command, err) => {
-                    metrics::counter!(m::COMMANDS_REJECTED, "code" => err.code.as_str()).increment(1);
+                    metrics::counter!(m::COMMANDS_REJECTED, "code" => err.code.as_str())
+                        .increment(1);
                     self.tell_rejected(*actor, *command, err).await;
                 }
             }
@@ -116,7 +120,10 @@ impl BatchHandler for Sequencer {
 }
 
 impl Sequencer {
-    async fn store_batch(&self, commands: &[(usize, MessageCommand)]) -> sqlx::Result<Vec<(usize, Done)>> {
+    async fn store_batch(
+        &self,
+        commands: &[(usize, MessageCommand)],
+    ) -> sqlx::Result<Vec<(usize, Done)>> {
         let mut tx = self.db.begin().await?;
         let mut done = Vec::with_capacity(commands.len());
         for (i, cmd) in commands {
@@ -126,11 +133,12 @@ impl Sequencer {
                 Ok((evt, fresh)) => {
                     sp.commit().await?;
                     if fresh {
-                        metrics::counter!(m::MESSAGES_STORED, "kind" => evt.kind.as_str()).increment(1);
+                        metrics::counter!(m::MESSAGES_STORED, "kind" => evt.kind.as_str())
+                            .increment(1);
                     } else {
                         metrics::counter!(m::MESSAGES_DEDUPLICATED).increment(1);
                     }
-                    done.push((*i, Done::Event(evt)));
+                    done.push((*i, Done::Event(Box::new(evt))));
                 }
                 Err(Failure::Rejected(e)) => {
                     sp.rollback().await?;
@@ -144,19 +152,33 @@ impl Sequencer {
     }
 
     /// Returns the event and whether it is new.
-    async fn store_one(&self, conn: &mut PgConnection, cmd: &MessageCommand) -> Result<(MessageEvent, bool), Failure> {
+    async fn store_one(
+        &self,
+        conn: &mut PgConnection,
+        cmd: &MessageCommand,
+    ) -> Result<(MessageEvent, bool), Failure> {
         if let Some(evt) = existing_event(conn, cmd.id).await? {
             return Ok((evt, false));
         }
         let now = Utc::now();
         let (kind, message, seq) = match &cmd.action {
-            MessageAction::Send { body, reply_to, mentions, forward_from } => {
+            MessageAction::Send {
+                body,
+                reply_to,
+                mentions,
+                forward_from,
+            } => {
                 let mut body = body.clone();
                 let mut forwarded = None;
                 if let Some(f) = forward_from {
                     let src = store::message_by_id(conn, f.message_id).await?;
-                    let Some(src) = src.filter(|s| s.conversation_id == f.conversation_id && !s.deleted) else {
-                        return Err(reject(ErrorCode::NotFound, "the message to forward does not exist"));
+                    let Some(src) =
+                        src.filter(|s| s.conversation_id == f.conversation_id && !s.deleted)
+                    else {
+                        return Err(reject(
+                            ErrorCode::NotFound,
+                            "the message to forward does not exist",
+                        ));
                     };
                     body = src.body.clone();
                     forwarded = Some(ForwardRef {
@@ -168,11 +190,20 @@ impl Sequencer {
                 validate::body(&body).map_err(Failure::Rejected)?;
                 let reply = match reply_to {
                     Some(rid) => {
-                        let Some(r) = store::message_by_id(conn, *rid).await?.filter(|r| r.conversation_id == cmd.conversation_id)
+                        let Some(r) = store::message_by_id(conn, *rid)
+                            .await?
+                            .filter(|r| r.conversation_id == cmd.conversation_id)
                         else {
-                            return Err(reject(ErrorCode::NotFound, "the message replied to does not exist"));
+                            return Err(reject(
+                                ErrorCode::NotFound,
+                                "the message replied to does not exist",
+                            ));
                         };
-                        Some(ReplyRef { id: r.id, sender_id: r.sender_id, preview: validate::preview(&r.body) })
+                        Some(ReplyRef {
+                            id: r.id,
+                            sender_id: r.sender_id,
+                            preview: validate::preview(&r.body),
+                        })
                     }
                     None => None,
                 };
@@ -211,7 +242,10 @@ impl Sequencer {
                 .execute(&mut *conn)
                 .await?;
                 if inserted.rows_affected() == 0 {
-                    return Err(reject(ErrorCode::Conflict, "a message with this id already exists"));
+                    return Err(reject(
+                        ErrorCode::Conflict,
+                        "a message with this id already exists",
+                    ));
                 }
                 (MessageEventKind::Created, msg, seq)
             }
@@ -219,10 +253,16 @@ impl Sequencer {
                 validate::body(body).map_err(Failure::Rejected)?;
                 let mut msg = self.target(conn, cmd, *message_id).await?;
                 if msg.sender_id != cmd.sender_id {
-                    return Err(reject(ErrorCode::Forbidden, "only the author can edit a message"));
+                    return Err(reject(
+                        ErrorCode::Forbidden,
+                        "only the author can edit a message",
+                    ));
                 }
                 if now - msg.created_at > self.edit_window {
-                    return Err(reject(ErrorCode::EditWindowClosed, "this message can no longer be edited"));
+                    return Err(reject(
+                        ErrorCode::EditWindowClosed,
+                        "this message can no longer be edited",
+                    ));
                 }
                 let seq = allocate(conn, cmd.conversation_id).await?;
                 sqlx::query("UPDATE messages SET body = $2, edited_at = $3 WHERE id = $1")
@@ -235,14 +275,23 @@ impl Sequencer {
                 msg.edited_at = Some(now);
                 (MessageEventKind::Updated, msg, seq)
             }
-            MessageAction::Delete { message_id, as_admin } => {
+            MessageAction::Delete {
+                message_id,
+                as_admin,
+            } => {
                 let mut msg = self.target(conn, cmd, *message_id).await?;
                 let author = msg.sender_id == cmd.sender_id;
                 if !author && !as_admin {
-                    return Err(reject(ErrorCode::Forbidden, "only the author or a group admin can delete a message"));
+                    return Err(reject(
+                        ErrorCode::Forbidden,
+                        "only the author or a group admin can delete a message",
+                    ));
                 }
                 if author && !as_admin && now - msg.created_at > self.delete_window {
-                    return Err(reject(ErrorCode::EditWindowClosed, "this message can no longer be deleted"));
+                    return Err(reject(
+                        ErrorCode::EditWindowClosed,
+                        "this message can no longer be deleted",
+                    ));
                 }
                 let seq = allocate(conn, cmd.conversation_id).await?;
                 sqlx::query(
@@ -261,7 +310,8 @@ impl Sequencer {
                 msg.forwarded_from = None;
                 (MessageEventKind::Deleted, msg, seq)
             }
-            MessageAction::ReactionAdd { message_id, emoji } | MessageAction::ReactionRemove { message_id, emoji } => {
+            MessageAction::ReactionAdd { message_id, emoji }
+            | MessageAction::ReactionRemove { message_id, emoji } => {
                 validate::emoji(emoji).map_err(Failure::Rejected)?;
                 let add = matches!(cmd.action, MessageAction::ReactionAdd { .. });
                 let mut msg = self.target(conn, cmd, *message_id).await?;
@@ -269,7 +319,10 @@ impl Sequencer {
                 let seq = allocate(conn, cmd.conversation_id).await?;
                 sqlx::query("UPDATE messages SET reactions = $2 WHERE id = $1")
                     .bind(msg.id)
-                    .bind(serde_json::to_value(&msg.reactions).unwrap_or_else(|_| serde_json::json!([])))
+                    .bind(
+                        serde_json::to_value(&msg.reactions)
+                            .unwrap_or_else(|_| serde_json::json!([])),
+                    )
                     .execute(&mut *conn)
                     .await?;
                 (MessageEventKind::Updated, msg, seq)
@@ -288,24 +341,47 @@ impl Sequencer {
         .bind(now)
         .execute(&mut *conn)
         .await?;
-        let evt = MessageEvent { v: SCHEMA_VERSION, kind, seq, command_id: cmd.id, actor_id: cmd.sender_id, at: now, message };
+        let evt = MessageEvent {
+            v: SCHEMA_VERSION,
+            kind,
+            seq,
+            command_id: cmd.id,
+            actor_id: cmd.sender_id,
+            at: now,
+            message,
+        };
         Ok((evt, true))
     }
 
     /// The message a command acts on: in the command's conversation, not deleted.
-    async fn target(&self, conn: &mut PgConnection, cmd: &MessageCommand, id: Uuid) -> Result<Message, Failure> {
+    async fn target(
+        &self,
+        conn: &mut PgConnection,
+        cmd: &MessageCommand,
+        id: Uuid,
+    ) -> Result<Message, Failure> {
         match store::message_for_update(conn, cmd.conversation_id, id).await? {
             Some(m) if !m.deleted => Ok(m),
             _ => Err(reject(ErrorCode::NotFound, "no such message")),
         }
     }
 
-    async fn publish(&self, evt: &MessageEvent) -> Result<jetstream::context::PublishAckFuture, String> {
+    async fn publish(
+        &self,
+        evt: &MessageEvent,
+    ) -> Result<jetstream::context::PublishAckFuture, String> {
         let payload = serde_json::to_vec(evt).map_err(|e| e.to_string())?;
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", subjects::event_msg_id(evt.command_id, evt.kind.as_str()).as_str());
+        headers.insert(
+            "Nats-Msg-Id",
+            subjects::event_msg_id(evt.command_id, evt.kind.as_str()).as_str(),
+        );
         self.js
-            .publish_with_headers(subjects::evt_msg(evt.message.conversation_id), headers, payload.into())
+            .publish_with_headers(
+                subjects::evt_msg(evt.message.conversation_id),
+                headers,
+                payload.into(),
+            )
             .await
             .map_err(|e| e.to_string())
     }
@@ -313,7 +389,11 @@ impl Sequencer {
     async fn tell_rejected(&self, actor: Uuid, command: Uuid, err: &ApiError) {
         tracing::info!(%command, code = %err.code, "command rejected");
         let frame = ServerFrame::error(Some(command.to_string()), err.code, err.message.clone());
-        if let Err(error) = self.nats.publish(subjects::user(actor), frame.to_json().into()).await {
+        if let Err(error) = self
+            .nats
+            .publish(subjects::user(actor), frame.to_json().into())
+            .await
+        {
             tracing::warn!(%error, "could not tell the actor about a rejected command");
         }
     }
@@ -333,15 +413,22 @@ async fn allocate(conn: &mut PgConnection, conversation: Uuid) -> sqlx::Result<u
 }
 
 /// The event a command already produced, rebuilt with the message's current state.
-async fn existing_event(conn: &mut PgConnection, command: Uuid) -> sqlx::Result<Option<MessageEvent>> {
-    let Some(row) = sqlx::query("SELECT seq, kind, message_id, actor_id, created_at FROM events WHERE command_id = $1")
-        .bind(command)
-        .fetch_optional(&mut *conn)
-        .await?
+async fn existing_event(
+    conn: &mut PgConnection,
+    command: Uuid,
+) -> sqlx::Result<Option<MessageEvent>> {
+    let Some(row) = sqlx::query(
+        "SELECT seq, kind, message_id, actor_id, created_at FROM events WHERE command_id = $1",
+    )
+    .bind(command)
+    .fetch_optional(&mut *conn)
+    .await?
     else {
         return Ok(None);
     };
-    let Some(message) = store::message_by_id(conn, row.get("message_id")).await? else { return Ok(None) };
+    let Some(message) = store::message_by_id(conn, row.get("message_id")).await? else {
+        return Ok(None);
+    };
     let kind = match row.get::<String, _>("kind").as_str() {
         "message.created" => MessageEventKind::Created,
         "message.deleted" => MessageEventKind::Deleted,
@@ -374,7 +461,10 @@ pub fn apply_reaction(reactions: &mut Vec<Reaction>, emoji: &str, user: Uuid, ad
                 }
             }
         }
-        None if add => reactions.push(Reaction { emoji: emoji.to_string(), user_ids: vec![user] }),
+        None if add => reactions.push(Reaction {
+            emoji: emoji.to_string(),
+            user_ids: vec![user],
+        }),
         None => {}
     }
 }

@@ -10,7 +10,11 @@ pub const MESSAGE_COLUMNS: &str = "id, conversation_id, seq, sender_id, body, cr
      reply_to, forwarded_from, mentions, reactions";
 
 pub fn message(r: &PgRow) -> Message {
-    let json = |col: &str| r.try_get::<Option<serde_json::Value>, _>(col).ok().flatten();
+    let json = |col: &str| {
+        r.try_get::<Option<serde_json::Value>, _>(col)
+            .ok()
+            .flatten()
+    };
     let deleted = r.get::<Option<DateTime<Utc>>, _>("deleted_at").is_some();
     Message {
         id: r.get("id"),
@@ -22,9 +26,12 @@ pub fn message(r: &PgRow) -> Message {
         edited_at: r.get("edited_at"),
         deleted,
         reply_to: json("reply_to").and_then(|v| serde_json::from_value::<ReplyRef>(v).ok()),
-        forwarded_from: json("forwarded_from").and_then(|v| serde_json::from_value::<ForwardRef>(v).ok()),
+        forwarded_from: json("forwarded_from")
+            .and_then(|v| serde_json::from_value::<ForwardRef>(v).ok()),
         mentions: r.get("mentions"),
-        reactions: json("reactions").and_then(|v| serde_json::from_value::<Vec<Reaction>>(v).ok()).unwrap_or_default(),
+        reactions: json("reactions")
+            .and_then(|v| serde_json::from_value::<Vec<Reaction>>(v).ok())
+            .unwrap_or_default(),
     }
 }
 
@@ -34,19 +41,31 @@ pub async fn message_for_update(
     conversation: Uuid,
     id: Uuid,
 ) -> sqlx::Result<Option<Message>> {
-    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND conversation_id = $2 FOR UPDATE");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(conversation).fetch_optional(&mut *conn).await?;
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND conversation_id = $2 FOR UPDATE"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(conversation)
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(row.as_ref().map(message))
 }
 
 pub async fn message_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Message>> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(row.as_ref().map(message))
 }
 
 pub async fn messages_by_ids(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<Message>> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ANY($1) ORDER BY seq");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ids).fetch_all(&mut *conn).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(rows.iter().map(message).collect())
 }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds Parley, starts NATS (JetStream), the workers and one edge, and serves the web client.
+# Stop with Ctrl-C (everything started here is stopped, gracefully).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+eval "$(scripts/bootstrap.sh | grep '^PARLEY_NATS_SERVER=' | sed 's/^/export /')"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/parley/target}"
+# Overridable so tests can run a second, isolated instance.
+profile="${PARLEY_PROFILE:-release}"
+state="${PARLEY_STATE:-$root/.parley}"
+db="${PARLEY_DB_NAME:-parley}"
+export PARLEY_LISTEN="${PARLEY_LISTEN:-127.0.0.1:8080}"
+nats_port="${PARLEY_NATS_PORT:-4250}"
+ops_base="${PARLEY_OPS_BASE:-9100}"
+mkdir -p "$state/nats" "$state/logs"
+
+echo "[run] building ($profile)…"
+if [ "$profile" = release ]; then cargo build --release --workspace --bins; else cargo build --workspace --bins; fi
+echo "[run] building the web client…"
+[ "${PARLEY_SKIP_WEB_BUILD:-}" = 1 ] || (cd web && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build --silent)
+
+# Signing key for access tokens (the edge only ever gets the public half).
+if [ ! -f "$state/jwt.key" ]; then
+  openssl genpkey -algorithm ed25519 -out "$state/jwt.key"
+  openssl pkey -in "$state/jwt.key" -pubout -out "$state/jwt.pub"
+fi
+psql "postgres://postgres@127.0.0.1:5432/postgres" -tAc "select 1 from pg_database where datname='$db'" | grep -q 1 \
+  || psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "create database $db"
+
+export PARLEY_NATS_URL="nats://127.0.0.1:$nats_port"
+export PARLEY_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+export PARLEY_JWT_PRIVATE_KEY_FILE="$state/jwt.key" PARLEY_JWT_PUBLIC_KEY_FILE="$state/jwt.pub"
+export PARLEY_WEB_DIR="$root/web/dist"
+bin="$CARGO_TARGET_DIR/$profile"
+pids=()
+cleanup() { echo "[run] stopping…"; kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true; }
+trap cleanup EXIT INT TERM
+
+"$PARLEY_NATS_SERVER" -c jetstream/nats-dev.conf -p "$nats_port" -sd "$state/nats" >"$state/logs/nats.log" 2>&1 & pids+=($!)
+sleep 0.5
+"$bin/parley-jetstream" apply
+PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+1)) "$bin/parley-directory" 2>"$state/logs/directory.log" & pids+=($!)
+PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+2)) "$bin/parley-persist"   2>"$state/logs/persist.log" & pids+=($!)
+PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+3)) "$bin/parley-delivery"  2>"$state/logs/delivery.log" & pids+=($!)
+"$bin/parley-edge" 2>"$state/logs/edge.log" & pids+=($!)
+sleep 1
+echo
+for _ in $(seq 1 100); do curl -sf "http://$PARLEY_LISTEN/readyz" >/dev/null && break; sleep 0.2; done
+echo "Parley is running: open http://$PARLEY_LISTEN/  (logs in $state/logs, Ctrl-C stops)"
+wait -n "${pids[@]}"
