@@ -38,7 +38,7 @@ cleanup() { echo "[run] stopping…"; kill -TERM "${pids[@]}" 2>/dev/null || tru
 trap cleanup EXIT INT TERM
 
 "$PARLEY_NATS_SERVER" -c jetstream/nats-dev.conf -p "$nats_port" -sd "$state/nats" >"$state/logs/nats.log" 2>&1 & pids+=($!)
-sleep 0.5
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break; sleep 0.1; done
 "$bin/parley-jetstream" apply
 PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+1)) "$bin/parley-directory" 2>"$state/logs/directory.log" & pids+=($!)
 PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+2)) "$bin/parley-persist"   2>"$state/logs/persist.log" & pids+=($!)

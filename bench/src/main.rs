@@ -1,0 +1,283 @@
+//! `parley-bench latency`: N users connected over WebSocket, paired in direct conversations,
+//! send R messages per second in total (open loop: sends follow the clock, not the replies)
+//! for D seconds. Prints percentiles of send→ack and send→receive, plus the same run's raw NATS
+//! request/reply latency as a floor. Talks to a running Parley (see bench/README.md).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Parley end-to-end latency benchmark (open loop)")]
+struct Args {
+    /// Edge base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// NATS URL for the raw request/reply baseline.
+    #[arg(long, default_value = "nats://127.0.0.1:4250")]
+    nats_url: String,
+    /// Connected users (an even number; paired into direct conversations).
+    #[arg(long, default_value_t = 1000)]
+    users: usize,
+    /// Messages per second, all senders together.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Parallel registrations during set-up.
+    #[arg(long, default_value_t = 16)]
+    setup_concurrency: usize,
+}
+
+struct Stats {
+    ack: Mutex<Histogram<u64>>,
+    recv: Mutex<Histogram<u64>>,
+    acks: AtomicU64,
+    received: AtomicU64,
+    errors: AtomicU64,
+}
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+}
+
+fn print(name: &str, h: &Histogram<u64>) {
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "{name:<22} n={:<8} p50={:>7.2}ms p90={:>7.2}ms p99={:>7.2}ms p99.9={:>7.2}ms max={:>7.2}ms",
+        h.len(),
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(0.999),
+        h.max() as f64 / 1000.0
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.users < 2 || args.users % 2 != 0 {
+        bail!("--users must be an even number ≥ 2");
+    }
+    let http = reqwest::Client::new();
+    let base = args.url.trim_end_matches('/').to_string();
+    let run = &Uuid::now_v7().simple().to_string()[20..];
+
+    // Set-up: register users (bounded parallelism), pair them, open sockets.
+    eprintln!("[setup] registering {} users…", args.users);
+    let started = Instant::now();
+    let tokens: Vec<(Uuid, String)> = futures::stream::iter(0..args.users)
+        .map(|i| {
+            let http = http.clone();
+            let base = base.clone();
+            let name = format!("b{run}_{i}");
+            async move {
+                let r: Value = http
+                    .post(format!("{base}/api/v1/auth/register"))
+                    .json(&json!({"username": name, "password": "benchmark-password"}))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let id: Uuid = r["user"]["id"]
+                    .as_str()
+                    .context("register failed")?
+                    .parse()?;
+                anyhow::Ok((
+                    id,
+                    r["accessToken"].as_str().unwrap_or_default().to_string(),
+                ))
+            }
+        })
+        .buffered(args.setup_concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    eprintln!(
+        "[setup] registered in {:.1}s; creating {} conversations…",
+        started.elapsed().as_secs_f64(),
+        args.users / 2
+    );
+    let mut convs = Vec::new();
+    for pair in tokens.chunks(2) {
+        let r: Value = http
+            .post(format!("{base}/api/v1/conversations"))
+            .bearer_auth(&pair[0].1)
+            .json(&json!({"type": "direct", "memberIds": [pair[1].0]}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        convs.push(
+            r["id"]
+                .as_str()
+                .context("create conversation")?
+                .parse::<Uuid>()?,
+        );
+    }
+
+    let stats = Arc::new(Stats {
+        ack: Mutex::new(hist()),
+        recv: Mutex::new(hist()),
+        acks: AtomicU64::new(0),
+        received: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+    });
+    let epoch = Instant::now();
+    let ws_url = format!("{}/ws", base.replacen("http", "ws", 1));
+    let mut senders = Vec::new();
+    eprintln!("[setup] connecting {} sockets…", args.users);
+    for (i, (_, token)) in tokens.iter().enumerate() {
+        let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await?;
+        let (mut sink, mut stream) = ws.split();
+        sink.send(Message::Text(
+            json!({"type": "auth", "token": token}).to_string().into(),
+        ))
+        .await?;
+        let (tx, mut rx) = mpsc::channel::<(Uuid, Uuid)>(1024);
+        let stats = stats.clone();
+        let pending: Arc<std::sync::Mutex<HashMap<Uuid, Instant>>> = Arc::default();
+        let p2 = pending.clone();
+        tokio::spawn(async move {
+            while let Some((id, conv)) = rx.recv().await {
+                let t = epoch.elapsed().as_micros();
+                if let Ok(mut p) = p2.lock() {
+                    p.insert(id, Instant::now());
+                }
+                let frame = json!({"type": "message:send", "id": id, "conversationId": conv, "body": format!("t={t}")});
+                if sink
+                    .send(Message::Text(frame.to_string().into()))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let me = tokens[i].0;
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = stream.next().await {
+                let Message::Text(t) = msg else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(&t) else {
+                    continue;
+                };
+                match v["type"].as_str() {
+                    Some("ack") => {
+                        let id = v["ref"].as_str().and_then(|s| s.parse::<Uuid>().ok());
+                        let sent =
+                            id.and_then(|id| pending.lock().ok().and_then(|mut p| p.remove(&id)));
+                        if let Some(sent) = sent {
+                            let _ = stats
+                                .ack
+                                .lock()
+                                .await
+                                .record(sent.elapsed().as_micros() as u64);
+                            stats.acks.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Some("message:new") if v["message"]["senderId"] != me.to_string() => {
+                        let t = v["message"]["body"]
+                            .as_str()
+                            .and_then(|b| b.strip_prefix("t="))
+                            .and_then(|s| s.parse::<u128>().ok());
+                        if let Some(t) = t {
+                            let lat = epoch.elapsed().as_micros().saturating_sub(t) as u64;
+                            let _ = stats.recv.lock().await.record(lat.max(1));
+                            stats.received.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Some("error") => {
+                        stats.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+            }
+        });
+        senders.push((tx, convs[i / 2]));
+        if i % 200 == 199 {
+            eprintln!("[setup] {} sockets open", i + 1);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Baseline: a NATS responder and requests at the same rate, during the same run.
+    let nats = async_nats::connect(&args.nats_url).await?;
+    let mut responder = nats.subscribe("bench.echo").await?;
+    let nr = nats.clone();
+    tokio::spawn(async move {
+        while let Some(m) = responder.next().await {
+            if let Some(r) = m.reply {
+                let _ = nr.publish(r, m.payload).await;
+            }
+        }
+    });
+    let baseline = Arc::new(Mutex::new(hist()));
+
+    eprintln!(
+        "[run] {} msg/s for {}s over {} users…",
+        args.rate, args.seconds, args.users
+    );
+    let total = args.rate * args.seconds;
+    let interval = Duration::from_nanos(1_000_000_000 / args.rate.max(1));
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let run_start = Instant::now();
+    for n in 0..total {
+        tick.tick().await;
+        let (tx, conv) = &senders[rand::random_range(0..senders.len())];
+        let _ = tx.try_send((Uuid::now_v7(), *conv));
+        if n % 10 == 0 {
+            let nats = nats.clone();
+            let baseline = baseline.clone();
+            tokio::spawn(async move {
+                let t = Instant::now();
+                if nats.request("bench.echo", "x".into()).await.is_ok() {
+                    let _ = baseline.lock().await.record(t.elapsed().as_micros() as u64);
+                }
+            });
+        }
+        if n % args.rate == 0 && n > 0 {
+            eprintln!(
+                "[run] {:>4}s sent={} acked={} received={}",
+                run_start.elapsed().as_secs(),
+                n,
+                stats.acks.load(Ordering::Relaxed),
+                stats.received.load(Ordering::Relaxed)
+            );
+        }
+    }
+    // Let the tail arrive.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stats.received.load(Ordering::Relaxed) < total && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "\nusers={} rate={}msg/s seconds={} sent={}",
+        args.users, args.rate, args.seconds, total
+    );
+    println!(
+        "acked={} received={} errors={} lost={}",
+        stats.acks.load(Ordering::Relaxed),
+        stats.received.load(Ordering::Relaxed),
+        stats.errors.load(Ordering::Relaxed),
+        total.saturating_sub(stats.received.load(Ordering::Relaxed))
+    );
+    print("send→ack", &*stats.ack.lock().await);
+    print("send→receive", &*stats.recv.lock().await);
+    print("nats request/reply", &*baseline.lock().await);
+    Ok(())
+}
