@@ -115,3 +115,14 @@ pub struct MemberEvent {
     #[serde(default)]
     pub removed: Vec<Uuid>,
 }
+
+/// `chat.typing.<conversationId>` (core publish, captured by the memory stream TYPING).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TypingEvent {
+    pub v: u16,
+    pub conversation_id: Uuid,
+    pub user_id: Uuid,
+    pub state: crate::frames::TypingState,
+    pub at: DateTime<Utc>,
+}

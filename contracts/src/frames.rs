@@ -55,6 +55,11 @@ pub enum ClientFrame {
         message_id: Uuid,
         emoji: String,
     },
+    /// Throttled by the edge to one event per second per user and conversation.
+    #[serde(rename = "typing:start", rename_all = "camelCase")]
+    TypingStart { conversation_id: Uuid },
+    #[serde(rename = "typing:stop", rename_all = "camelCase")]
+    TypingStop { conversation_id: Uuid },
     /// Ask for everything after the given per-conversation cursors.
     #[serde(rename = "sync")]
     Sync {
@@ -116,9 +121,18 @@ pub const CLIENT_FRAME_TYPES: &[&str] = &[
     "message:delete",
     "reaction:add",
     "reaction:remove",
+    "typing:start",
+    "typing:stop",
     "sync",
     "ping",
 ];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TypingState {
+    Start,
+    Stop,
+}
 
 /// Frames the server sends.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -161,6 +175,13 @@ pub enum ServerFrame {
         /// Highest seq this batch covers: the client's new cursor.
         last_seq: u64,
         has_more: bool,
+    },
+    /// Someone is typing; receivers expire a `start` after 3 s without a refresh.
+    #[serde(rename = "typing", rename_all = "camelCase")]
+    Typing {
+        conversation_id: Uuid,
+        user_id: Uuid,
+        state: TypingState,
     },
     #[serde(rename = "sync:done")]
     SyncDone,

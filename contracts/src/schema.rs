@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::api::*;
 use crate::error::ApiError;
-use crate::events::{MemberEvent, MessageCommand, MessageEvent};
+use crate::events::{MemberEvent, MessageCommand, MessageEvent, TypingEvent};
 use crate::frames::{ClientFrame, ServerFrame};
 
 fn generator(path: &'static str) -> SchemaGenerator {
@@ -250,6 +250,7 @@ pub fn asyncapi() -> Value {
     let command = schema_of::<MessageCommand>(&mut g);
     let event = schema_of::<MessageEvent>(&mut g);
     let member = schema_of::<MemberEvent>(&mut g);
+    let typing = schema_of::<TypingEvent>(&mut g);
     json!({
         "asyncapi": "3.0.0",
         "info": {
@@ -290,6 +291,13 @@ pub fn asyncapi() -> Value {
                 "description": "Stream EVENTS. Conversation created, renamed, members added or removed; carries the new state.",
                 "parameters": { "conversationId": { "description": "Conversation UUID" } },
                 "messages": { "memberEvent": { "payload": member } }
+            },
+            "typing": {
+                "address": "chat.typing.{conversationId}",
+                "servers": [{ "$ref": "#/servers/nats" }],
+                "description": "Core publish, captured by the memory stream TYPING (MaxAge 5 s). At most one start per second per user and conversation; a stop when the typer stops, sends, or disconnects.",
+                "parameters": { "conversationId": { "description": "Conversation UUID" } },
+                "messages": { "typingEvent": { "payload": typing } }
             },
             "userDelivery": {
                 "address": "chat.user.{userId}",

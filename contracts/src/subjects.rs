@@ -40,6 +40,13 @@ pub fn evt_member(conversation: Uuid) -> String {
     format!("chat.evt.member.{conversation}")
 }
 
+/// Typing notifications (core NATS; the TYPING memory stream keeps a few seconds for integrators).
+pub fn typing(conversation: Uuid) -> String {
+    format!("chat.typing.{conversation}")
+}
+/// Queue group in which delivery instances share typing routing.
+pub const TYPING_QUEUE: &str = "delivery-typing";
+
 /// Per-user delivery (core NATS, not a stream): each edge connection subscribes to its user's.
 pub fn user(user: Uuid) -> String {
     format!("chat.user.{user}")

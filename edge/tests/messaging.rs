@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use parley_testkit::{Stack, Ws};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -408,5 +410,61 @@ async fn multi_device_users_get_every_event_on_each_device() -> anyhow::Result<(
             id.to_string()
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn typing_is_throttled_routed_to_members_and_stopped_when_the_socket_drops()
+-> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let api = stack.api();
+    let (alice, bob, eve) = (
+        api.register("alice").await?,
+        api.register("bob").await?,
+        api.register("eve").await?,
+    );
+    let carol = api.register("carol").await?;
+    let group = api
+        .conversation(&alice, "group", &[&bob, &carol], Some("g"))
+        .await?;
+    let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
+    let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
+    let mut c = Ws::connect(&stack.edge_url(0), &carol.token).await?;
+    let typing = |v: &Value| v["type"] == "typing";
+    a.send(json!({"type": "typing:start", "conversationId": group}))
+        .await?;
+    a.send(json!({"type": "typing:start", "conversationId": group}))
+        .await?;
+    c.send(json!({"type": "typing:start", "conversationId": group}))
+        .await?;
+    // Bob sees both typers (group typing shows several).
+    let first = b.recv_until(typing).await?;
+    let second = b.recv_until(typing).await?;
+    let mut typers = vec![
+        first["userId"].as_str().unwrap_or("").to_string(),
+        second["userId"].as_str().unwrap_or("").to_string(),
+    ];
+    typers.sort();
+    let mut want = vec![alice.id.to_string(), carol.id.to_string()];
+    want.sort();
+    assert_eq!(typers, want);
+    assert_eq!(first["state"], "start");
+    // The second start within a second was throttled away.
+    assert!(
+        b.recv(Duration::from_millis(300)).await.is_err(),
+        "no third typing frame"
+    );
+    // Alice's socket dies without typing:stop: members are told she stopped.
+    a.abort();
+    let stop = b.recv_until(typing).await?;
+    assert_eq!(
+        (stop["userId"].as_str(), stop["state"].as_str()),
+        (Some(alice.id.to_string().as_str()), Some("stop"))
+    );
+    // A non-member cannot type into the conversation.
+    let mut e = Ws::connect(&stack.edge_url(0), &eve.token).await?;
+    e.send(json!({"type": "typing:start", "conversationId": group}))
+        .await?;
+    assert_eq!(e.recv_type("error").await?["code"], "not_member");
     Ok(())
 }

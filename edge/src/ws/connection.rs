@@ -13,6 +13,7 @@ use futures::stream::{FuturesUnordered, SplitStream};
 use futures::{Future, SinkExt, StreamExt};
 use parley_contracts::api::AckStatus;
 use parley_contracts::error::ApiError;
+use parley_contracts::events::MessageAction;
 use parley_contracts::frames::{CLIENT_FRAME_TYPES, ClientFrame, FrameHead, ServerFrame};
 use parley_contracts::{ErrorCode, subjects};
 use parley_kit::metrics_names as m;
@@ -108,6 +109,7 @@ pub async fn run(
         pending: FuturesUnordered::new(),
         sync_task: None,
         last_seen: Instant::now(),
+        typing: Default::default(),
     };
     match s.nats.subscribe(subjects::user(user)).await {
         Ok(sub) => {
@@ -126,6 +128,7 @@ pub async fn run(
     if let Some(t) = conn.sync_task.take() {
         t.abort();
     }
+    conn.typing.disconnected(&s, user).await;
     drop(conn);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
@@ -167,6 +170,7 @@ struct Conn {
     pending: FuturesUnordered<Pending>,
     sync_task: Option<tokio::task::JoinHandle<()>>,
     last_seen: Instant,
+    typing: super::typing::Typing,
 }
 
 enum Flow {
@@ -302,6 +306,18 @@ impl Conn {
                 )),
                 Err(e) => self.flow(self.error(None, e)),
             },
+            ClientFrame::TypingStart { conversation_id } => {
+                match self.typing.start(&self.s, self.user, conversation_id).await {
+                    Ok(()) => Flow::Continue,
+                    Err(e) => self.flow(self.error(reference, e)),
+                }
+            }
+            ClientFrame::TypingStop { conversation_id } => {
+                match self.typing.stop(&self.s, self.user, conversation_id).await {
+                    Ok(()) => Flow::Continue,
+                    Err(e) => self.flow(self.error(reference, e)),
+                }
+            }
             ClientFrame::Ping { reference } => {
                 self.flow(self.push(&ServerFrame::Pong { reference }))
             }
@@ -328,6 +344,9 @@ impl Conn {
                         "you are sending too fast; slow down",
                     );
                     return self.flow(self.error(Some(id.to_string()), e));
+                }
+                if let MessageAction::Send { .. } = action {
+                    self.typing.sent(&self.s, self.user, conversation).await;
                 }
                 let started = Instant::now();
                 match commands::accept(&self.s, self.user, id, conversation, action).await {

@@ -3,6 +3,7 @@
 
 mod connection;
 mod sync;
+mod typing;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};

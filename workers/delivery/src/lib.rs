@@ -4,6 +4,7 @@
 //! a device that is offline catches up through `sync`.
 
 mod route;
+mod typing;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -91,6 +92,11 @@ impl Delivery {
         )
         .await?;
         let consumer = parley_jetstream::consumer(&self.js, consumer::DELIVERY).await?;
+        let typing = tokio::spawn(typing::run(
+            self.nats.clone(),
+            members.clone(),
+            shutdown.clone(),
+        ));
         let router = route::Router {
             nats: self.nats.clone(),
             members,
@@ -112,6 +118,9 @@ impl Delivery {
             shutdown,
         )
         .await;
+        if let Ok(Err(error)) = typing.await {
+            tracing::error!(%error, "typing routing stopped");
+        }
         let _ = self.nats.flush().await;
         self.ops_stop.cancel();
         if let Some(t) = self.ops_task {
