@@ -126,12 +126,21 @@ impl Sequencer {
     ) -> sqlx::Result<Vec<(usize, Done)>> {
         let mut tx = self.db.begin().await?;
         let mut done = Vec::with_capacity(commands.len());
+        // One query finds the commands already sequenced (redeliveries, client retries).
+        let ids: Vec<Uuid> = commands.iter().map(|(_, c)| c.id).collect();
+        let mut seen: std::collections::HashSet<Uuid> =
+            sqlx::query_scalar("SELECT command_id FROM events WHERE command_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        // Every rejection is decided before the command writes anything, so no savepoint is
+        // needed: a rejected command leaves the transaction (and the seq allocator) untouched.
         for (i, cmd) in commands {
-            // A savepoint per command: a rejected command must not undo the ones before it.
-            let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-            match self.store_one(&mut sp, cmd).await {
+            let known = !seen.insert(cmd.id);
+            match self.store_one(&mut tx, cmd, known).await {
                 Ok((evt, fresh)) => {
-                    sp.commit().await?;
                     if fresh {
                         metrics::counter!(m::MESSAGES_STORED, "kind" => evt.kind.as_str())
                             .increment(1);
@@ -141,7 +150,6 @@ impl Sequencer {
                     done.push((*i, Done::Event(Box::new(evt))));
                 }
                 Err(Failure::Rejected(e)) => {
-                    sp.rollback().await?;
                     done.push((*i, Done::Rejected(cmd.sender_id, cmd.id, e)));
                 }
                 Err(Failure::Db(e)) => return Err(e),
@@ -156,8 +164,9 @@ impl Sequencer {
         &self,
         conn: &mut PgConnection,
         cmd: &MessageCommand,
+        known: bool,
     ) -> Result<(MessageEvent, bool), Failure> {
-        if let Some(evt) = existing_event(conn, cmd.id).await? {
+        if known && let Some(evt) = existing_event(conn, cmd.id).await? {
             return Ok((evt, false));
         }
         let now = Utc::now();
@@ -242,10 +251,13 @@ impl Sequencer {
                 .execute(&mut *conn)
                 .await?;
                 if inserted.rows_affected() == 0 {
-                    return Err(reject(
-                        ErrorCode::Conflict,
-                        "a message with this id already exists",
-                    ));
+                    // Message ids are send-command ids, and commands were deduplicated above;
+                    // reaching this means the store is inconsistent: fail the batch (nothing
+                    // commits, no seq is lost) rather than store a gap.
+                    return Err(Failure::Db(sqlx::Error::Protocol(format!(
+                        "message {} exists without its event",
+                        msg.id
+                    ))));
                 }
                 (MessageEventKind::Created, msg, seq)
             }
