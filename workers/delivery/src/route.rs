@@ -100,7 +100,14 @@ impl Router {
                 .map(|m| (m.user_id, m.role))
                 .collect(),
         );
-        let ids: Vec<Uuid> = evt.conversation.members.iter().map(|m| m.user_id).collect();
+        // Removed users get the new state too (they see themselves gone), then `conversation:removed`.
+        let ids: Vec<Uuid> = evt
+            .conversation
+            .members
+            .iter()
+            .map(|m| m.user_id)
+            .chain(evt.removed.iter().copied())
+            .collect();
         let updated = Bytes::from(
             ServerFrame::ConversationUpdated {
                 conversation: evt.conversation,
