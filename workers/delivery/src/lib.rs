@@ -39,15 +39,11 @@ pub struct Delivery {
     settings: Settings,
     nats: async_nats::Client,
     js: async_nats::jetstream::Context,
-    readiness: ops::Readiness,
-    ops_addr: Option<SocketAddr>,
-    ops_task: Option<tokio::task::JoinHandle<()>>,
-    ops_stop: CancellationToken,
+    ops: ops::OpsServer,
 }
 
 impl Delivery {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let metrics = ops::install_metrics();
         let nats = parley_kit::nats::connect(&settings.common.nats_url, "parley-delivery").await?;
         let js = async_nats::jetstream::new(nats.clone());
         parley_jetstream::apply_streams(
@@ -59,28 +55,17 @@ impl Delivery {
         .await?;
         let readiness = ops::Readiness::new();
         ops::nats_check(&readiness, nats.clone());
-        let ops_stop = CancellationToken::new();
-        let (ops_addr, ops_task) = match settings.ops.ops_listen {
-            Some(addr) => {
-                let (a, t) = ops::serve(addr, readiness.clone(), metrics, ops_stop.clone()).await?;
-                parley_kit::announce("ops", a);
-                (Some(a), Some(t))
-            }
-            None => (None, None),
-        };
+        let ops = ops::OpsServer::start(settings.ops.ops_listen, readiness).await?;
         Ok(Self {
             settings,
             nats,
             js,
-            readiness,
-            ops_addr,
-            ops_task,
-            ops_stop,
+            ops,
         })
     }
 
     pub fn ops_addr(&self) -> Option<SocketAddr> {
-        self.ops_addr
+        self.ops.addr()
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -88,7 +73,7 @@ impl Delivery {
             self.nats.clone(),
             Duration::from_secs(self.settings.member_cache_ttl_seconds),
             self.settings.member_cache_capacity,
-            self.ops_stop.clone(),
+            self.ops.stop_token(),
         )
         .await?;
         let consumer = parley_jetstream::consumer(&self.js, consumer::DELIVERY).await?;
@@ -101,12 +86,7 @@ impl Delivery {
             nats: self.nats.clone(),
             members,
         };
-        let readiness = self.readiness.clone();
-        let watcher = shutdown.clone();
-        tokio::spawn(async move {
-            watcher.cancelled().await;
-            readiness.set_draining();
-        });
+        self.ops.drain_on(&shutdown);
         tracing::info!("delivery running");
         let result = parley_kit::consume::run(
             consumer,
@@ -122,10 +102,7 @@ impl Delivery {
             tracing::error!(%error, "typing routing stopped");
         }
         let _ = self.nats.flush().await;
-        self.ops_stop.cancel();
-        if let Some(t) = self.ops_task {
-            let _ = t.await;
-        }
+        self.ops.stop().await;
         result
     }
 }

@@ -80,16 +80,12 @@ pub(crate) struct Ctx {
 pub struct Directory {
     ctx: Arc<Ctx>,
     nats: async_nats::Client,
-    readiness: ops::Readiness,
-    ops_addr: Option<SocketAddr>,
-    ops_task: Option<tokio::task::JoinHandle<()>>,
-    ops_stop: CancellationToken,
+    ops: ops::OpsServer,
 }
 
 impl Directory {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        let metrics = ops::install_metrics();
         let keys = Keys::from_private_pem_file(&settings.jwt_private_key_file)?;
         let db = parley_kit::db::connect(&settings.database_url, "directory", settings.db_pool)
             .await
@@ -118,16 +114,8 @@ impl Directory {
         let readiness = ops::Readiness::new();
         ops::nats_check(&readiness, nats.clone());
         parley_kit::db::ready_check(&readiness, db.clone());
-        let ops_stop = CancellationToken::new();
-        parley_kit::db::export_pool_metrics(db.clone(), "directory", ops_stop.clone());
-        let (ops_addr, ops_task) = match settings.ops.ops_listen {
-            Some(addr) => {
-                let (a, t) = ops::serve(addr, readiness.clone(), metrics, ops_stop.clone()).await?;
-                parley_kit::announce("ops", a);
-                (Some(a), Some(t))
-            }
-            None => (None, None),
-        };
+        let ops = ops::OpsServer::start(settings.ops.ops_listen, readiness).await?;
+        parley_kit::db::export_pool_metrics(db.clone(), "directory", ops.stop_token());
         let ctx = Arc::new(Ctx {
             db,
             js,
@@ -135,18 +123,11 @@ impl Directory {
             throttle,
             settings,
         });
-        Ok(Self {
-            ctx,
-            nats,
-            readiness,
-            ops_addr,
-            ops_task,
-            ops_stop,
-        })
+        Ok(Self { ctx, nats, ops })
     }
 
     pub fn ops_addr(&self) -> Option<SocketAddr> {
-        self.ops_addr
+        self.ops.addr()
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -164,19 +145,11 @@ impl Directory {
             },
         );
         tracing::info!("directory serving");
-        let readiness = self.readiness.clone();
-        let watcher = shutdown.clone();
-        tokio::spawn(async move {
-            watcher.cancelled().await;
-            readiness.set_draining();
-        });
+        self.ops.drain_on(&shutdown);
         // `serve` returns once the subscription is closed and in-flight requests are answered.
         let result = serving.await;
         let _ = self.nats.flush().await;
-        self.ops_stop.cancel();
-        if let Some(t) = self.ops_task {
-            let _ = t.await;
-        }
+        self.ops.stop().await;
         self.ctx.db.close().await;
         result
     }

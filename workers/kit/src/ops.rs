@@ -165,3 +165,59 @@ pub fn nats_check(readiness: &Readiness, client: async_nats::Client) {
         }
     });
 }
+
+/// A worker's ops side in one piece: metrics recorder, readiness, the optional ops listener
+/// (announced on stdout) and a stop token for background exporters.
+pub struct OpsServer {
+    pub readiness: Readiness,
+    addr: Option<SocketAddr>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+impl OpsServer {
+    pub async fn start(listen: Option<SocketAddr>, readiness: Readiness) -> std::io::Result<Self> {
+        let metrics = install_metrics();
+        let stop = CancellationToken::new();
+        let (addr, task) = match listen {
+            Some(addr) => {
+                let (a, t) = serve(addr, readiness.clone(), metrics, stop.clone()).await?;
+                crate::announce("ops", a);
+                (Some(a), Some(t))
+            }
+            None => (None, None),
+        };
+        Ok(Self {
+            readiness,
+            addr,
+            task,
+            stop,
+        })
+    }
+
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// Cancelled when the ops side stops: background exporters watch it.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// `/readyz` turns false as soon as `shutdown` fires, before in-flight work is drained.
+    pub fn drain_on(&self, shutdown: &CancellationToken) {
+        let readiness = self.readiness.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            readiness.set_draining();
+        });
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        if let Some(t) = self.task {
+            let _ = t.await;
+        }
+    }
+}

@@ -58,16 +58,12 @@ pub struct Persist {
     db: PgPool,
     nats: async_nats::Client,
     js: async_nats::jetstream::Context,
-    readiness: ops::Readiness,
-    ops_addr: Option<SocketAddr>,
-    ops_task: Option<tokio::task::JoinHandle<()>>,
-    ops_stop: CancellationToken,
+    ops: ops::OpsServer,
 }
 
 impl Persist {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        let metrics = ops::install_metrics();
         let db = parley_kit::db::connect(&settings.database_url, "persist", settings.db_pool)
             .await
             .context("connect to PostgreSQL")?;
@@ -87,30 +83,19 @@ impl Persist {
         let readiness = ops::Readiness::new();
         ops::nats_check(&readiness, nats.clone());
         parley_kit::db::ready_check(&readiness, db.clone());
-        let ops_stop = CancellationToken::new();
-        parley_kit::db::export_pool_metrics(db.clone(), "persist", ops_stop.clone());
-        let (ops_addr, ops_task) = match settings.ops.ops_listen {
-            Some(addr) => {
-                let (a, t) = ops::serve(addr, readiness.clone(), metrics, ops_stop.clone()).await?;
-                parley_kit::announce("ops", a);
-                (Some(a), Some(t))
-            }
-            None => (None, None),
-        };
+        let ops = ops::OpsServer::start(settings.ops.ops_listen, readiness).await?;
+        parley_kit::db::export_pool_metrics(db.clone(), "persist", ops.stop_token());
         Ok(Self {
             settings,
             db,
             nats,
             js,
-            readiness,
-            ops_addr,
-            ops_task,
-            ops_stop,
+            ops,
         })
     }
 
     pub fn ops_addr(&self) -> Option<SocketAddr> {
-        self.ops_addr
+        self.ops.addr()
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -143,19 +128,11 @@ impl Persist {
                 async move { dispatch(&db, &subject, payload).await }
             },
         );
-        let readiness = self.readiness.clone();
-        let watcher = shutdown.clone();
-        tokio::spawn(async move {
-            watcher.cancelled().await;
-            readiness.set_draining();
-        });
+        self.ops.drain_on(&shutdown);
         tracing::info!("persist running");
         let (c, s) = tokio::join!(consuming, serving);
         let _ = self.nats.flush().await;
-        self.ops_stop.cancel();
-        if let Some(t) = self.ops_task {
-            let _ = t.await;
-        }
+        self.ops.stop().await;
         self.db.close().await;
         c.and(s)
     }
