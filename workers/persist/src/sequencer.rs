@@ -220,10 +220,9 @@ impl Sequencer {
                 mentions.sort();
                 mentions.dedup();
                 mentions.truncate(MAX_MENTIONS);
-                let seq = allocate(conn, cmd.conversation_id).await?;
-                let msg = Message {
+                let mut msg = Message {
                     id: cmd.id,
-                    seq,
+                    seq: 0,
                     conversation_id: cmd.conversation_id,
                     sender_id: cmd.sender_id,
                     body,
@@ -235,22 +234,31 @@ impl Sequencer {
                     mentions,
                     reactions: Vec::new(),
                 };
-                let inserted = sqlx::query(
-                    "INSERT INTO messages (id, conversation_id, seq, sender_id, body, created_at, reply_to, forwarded_from, mentions)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+                // The hot path: allocate the seq, store the message and log the event in one
+                // round trip. The statement is atomic, so a failure leaves no gap.
+                let seq: Option<i64> = sqlx::query_scalar(
+                    "WITH s AS (
+                        INSERT INTO conversations (conversation_id, last_seq) VALUES ($2, 1)
+                        ON CONFLICT (conversation_id) DO UPDATE SET last_seq = conversations.last_seq + 1
+                        RETURNING last_seq),
+                     m AS (
+                        INSERT INTO messages (id, conversation_id, seq, sender_id, body, created_at, reply_to, forwarded_from, mentions)
+                        SELECT $1, $2, s.last_seq, $3, $4, $5, $6, $7, $8 FROM s
+                        ON CONFLICT (id) DO NOTHING RETURNING seq)
+                     INSERT INTO events (conversation_id, seq, command_id, kind, message_id, actor_id, created_at)
+                     SELECT $2, m.seq, $1, 'message.created', $1, $3, $5 FROM m RETURNING seq",
                 )
                 .bind(msg.id)
                 .bind(msg.conversation_id)
-                .bind(seq as i64)
                 .bind(msg.sender_id)
                 .bind(&msg.body)
                 .bind(now)
                 .bind(msg.reply_to.as_ref().and_then(|r| serde_json::to_value(r).ok()))
                 .bind(msg.forwarded_from.as_ref().and_then(|f| serde_json::to_value(f).ok()))
                 .bind(&msg.mentions)
-                .execute(&mut *conn)
+                .fetch_optional(&mut *conn)
                 .await?;
-                if inserted.rows_affected() == 0 {
+                let Some(seq) = seq else {
                     // Message ids are send-command ids, and commands were deduplicated above;
                     // reaching this means the store is inconsistent: fail the batch (nothing
                     // commits, no seq is lost) rather than store a gap.
@@ -258,8 +266,18 @@ impl Sequencer {
                         "message {} exists without its event",
                         msg.id
                     ))));
-                }
-                (MessageEventKind::Created, msg, seq)
+                };
+                msg.seq = seq.max(0) as u64;
+                let evt = MessageEvent {
+                    v: SCHEMA_VERSION,
+                    kind: MessageEventKind::Created,
+                    seq: msg.seq,
+                    command_id: cmd.id,
+                    actor_id: cmd.sender_id,
+                    at: now,
+                    message: msg,
+                };
+                return Ok((evt, true));
             }
             MessageAction::Edit { message_id, body } => {
                 validate::body(body).map_err(Failure::Rejected)?;
