@@ -93,15 +93,11 @@ impl Edge {
             .with_context(|| format!("read {}", settings.jwt_public_key_file.display()))?;
         let verifier =
             auth::Verifier::from_public_pem(&pem).context("parse Ed25519 public key (PEM)")?;
-        let nats = parley_kit::nats::connect(&settings.common.nats_url, "parley-edge").await?;
-        let js = async_nats::jetstream::new(nats.clone());
-        parley_jetstream::apply_streams(
-            &js,
-            parley_jetstream::Topology {
-                replicas: settings.common.stream_replicas,
-            },
-        )
-        .await?;
+        let parley_kit::nats::Fabric {
+            nats,
+            js,
+            readiness,
+        } = parley_kit::nats::Fabric::connect(&settings.common, "parley-edge").await?;
         let stop_aux = CancellationToken::new();
         let members = MemberCache::start(
             nats.clone(),
@@ -110,8 +106,6 @@ impl Edge {
             stop_aux.clone(),
         )
         .await?;
-        let readiness = ops::Readiness::new();
-        ops::nats_check(&readiness, nats.clone());
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("bind {}", settings.listen))?;

@@ -44,17 +44,11 @@ pub struct Delivery {
 
 impl Delivery {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let nats = parley_kit::nats::connect(&settings.common.nats_url, "parley-delivery").await?;
-        let js = async_nats::jetstream::new(nats.clone());
-        parley_jetstream::apply_streams(
-            &js,
-            parley_jetstream::Topology {
-                replicas: settings.common.stream_replicas,
-            },
-        )
-        .await?;
-        let readiness = ops::Readiness::new();
-        ops::nats_check(&readiness, nats.clone());
+        let parley_kit::nats::Fabric {
+            nats,
+            js,
+            readiness,
+        } = parley_kit::nats::Fabric::connect(&settings.common, "parley-delivery").await?;
         let ops = ops::OpsServer::start(settings.ops.ops_listen, readiness).await?;
         Ok(Self {
             settings,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parley_contracts::subjects::svc as s;
 use parley_contracts::{ErrorCode, error::ApiError};
-use parley_kit::service::{decode, encode};
+use parley_kit::service::{call, encode};
 use parley_kit::{CancellationToken, CommonArgs, args::OpsArgs, ops};
 use sqlx::PgPool;
 
@@ -101,18 +101,11 @@ impl Directory {
         )
         .await
         .context("connect to Redis")?;
-        let nats = parley_kit::nats::connect(&settings.common.nats_url, "parley-directory").await?;
-        let js = async_nats::jetstream::new(nats.clone());
-        parley_jetstream::apply_streams(
-            &js,
-            parley_jetstream::Topology {
-                replicas: settings.common.stream_replicas,
-            },
-        )
-        .await?;
-
-        let readiness = ops::Readiness::new();
-        ops::nats_check(&readiness, nats.clone());
+        let parley_kit::nats::Fabric {
+            nats,
+            js,
+            readiness,
+        } = parley_kit::nats::Fabric::connect(&settings.common, "parley-directory").await?;
         parley_kit::db::ready_check(&readiness, db.clone());
         let ops = ops::OpsServer::start(settings.ops.ops_listen, readiness).await?;
         parley_kit::db::export_pool_metrics(db.clone(), "directory", ops.stop_token());
@@ -156,29 +149,21 @@ impl Directory {
 }
 
 async fn dispatch(ctx: &Ctx, subject: &str, payload: Bytes) -> Bytes {
-    macro_rules! call {
-        ($f:path) => {
-            match decode(&payload) {
-                Ok(req) => encode($f(ctx, req).await),
-                Err(e) => encode::<()>(Err(e)),
-            }
-        };
-    }
     match subject {
-        s::REGISTER => call!(users::register),
-        s::LOGIN => call!(users::login),
-        s::REFRESH => call!(users::refresh),
-        s::LOGOUT => call!(users::logout),
-        s::USER_GET => call!(users::get),
-        s::USER_UPDATE => call!(users::update),
-        s::USER_SEARCH => call!(users::search),
-        s::CONV_CREATE => call!(conversations::create),
-        s::CONV_GET => call!(conversations::get),
-        s::CONV_LIST => call!(conversations::list),
-        s::CONV_UPDATE => call!(conversations::update),
-        s::MEMBERS_ADD => call!(conversations::add_members),
-        s::MEMBERS_REMOVE => call!(conversations::remove_member),
-        s::MEMBERS => call!(conversations::members),
+        s::REGISTER => call(ctx, &payload, users::register).await,
+        s::LOGIN => call(ctx, &payload, users::login).await,
+        s::REFRESH => call(ctx, &payload, users::refresh).await,
+        s::LOGOUT => call(ctx, &payload, users::logout).await,
+        s::USER_GET => call(ctx, &payload, users::get).await,
+        s::USER_UPDATE => call(ctx, &payload, users::update).await,
+        s::USER_SEARCH => call(ctx, &payload, users::search).await,
+        s::CONV_CREATE => call(ctx, &payload, conversations::create).await,
+        s::CONV_GET => call(ctx, &payload, conversations::get).await,
+        s::CONV_LIST => call(ctx, &payload, conversations::list).await,
+        s::CONV_UPDATE => call(ctx, &payload, conversations::update).await,
+        s::MEMBERS_ADD => call(ctx, &payload, conversations::add_members).await,
+        s::MEMBERS_REMOVE => call(ctx, &payload, conversations::remove_member).await,
+        s::MEMBERS => call(ctx, &payload, conversations::members).await,
         other => encode::<()>(Err(ApiError::new(
             ErrorCode::NotFound,
             format!("no endpoint {other}"),

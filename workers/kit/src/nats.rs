@@ -74,3 +74,32 @@ where
     })?;
     reply.into_result()
 }
+
+/// What every binary opens at start-up: the NATS connection, its JetStream context with the
+/// streams provisioned (idempotently), and a readiness that watches the connection.
+pub struct Fabric {
+    pub nats: Client,
+    pub js: async_nats::jetstream::Context,
+    pub readiness: crate::ops::Readiness,
+}
+
+impl Fabric {
+    pub async fn connect(common: &crate::CommonArgs, name: &str) -> anyhow::Result<Self> {
+        let nats = connect(&common.nats_url, name).await?;
+        let js = async_nats::jetstream::new(nats.clone());
+        parley_jetstream::apply_streams(
+            &js,
+            parley_jetstream::Topology {
+                replicas: common.stream_replicas,
+            },
+        )
+        .await?;
+        let readiness = crate::ops::Readiness::new();
+        crate::ops::nats_check(&readiness, nats.clone());
+        Ok(Self {
+            nats,
+            js,
+            readiness,
+        })
+    }
+}

@@ -98,3 +98,20 @@ fn endpoint_label(subject: &str) -> String {
         "other".to_string()
     }
 }
+
+/// Decode `payload`, run the typed handler, encode its reply: the body of every dispatch arm.
+pub async fn call<'a, C: ?Sized, Req, Resp, Fut>(
+    ctx: &'a C,
+    payload: &[u8],
+    handler: impl FnOnce(&'a C, Req) -> Fut,
+) -> Bytes
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    Fut: Future<Output = Result<Resp, ApiError>> + 'a,
+{
+    match decode(payload) {
+        Ok(req) => encode(handler(ctx, req).await),
+        Err(e) => encode::<()>(Err(e)),
+    }
+}

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use parley_contracts::subjects::{consumer, svc as s};
 use parley_contracts::{ErrorCode, error::ApiError};
 use parley_kit::consume::ConsumeOptions;
-use parley_kit::service::{decode, encode};
+use parley_kit::service::{call, encode};
 use parley_kit::{CancellationToken, CommonArgs, args::OpsArgs, ops};
 use sqlx::PgPool;
 
@@ -71,17 +71,11 @@ impl Persist {
             .run(&db)
             .await
             .context("run persist migrations")?;
-        let nats = parley_kit::nats::connect(&settings.common.nats_url, "parley-persist").await?;
-        let js = async_nats::jetstream::new(nats.clone());
-        parley_jetstream::apply_streams(
-            &js,
-            parley_jetstream::Topology {
-                replicas: settings.common.stream_replicas,
-            },
-        )
-        .await?;
-        let readiness = ops::Readiness::new();
-        ops::nats_check(&readiness, nats.clone());
+        let parley_kit::nats::Fabric {
+            nats,
+            js,
+            readiness,
+        } = parley_kit::nats::Fabric::connect(&settings.common, "parley-persist").await?;
         parley_kit::db::ready_check(&readiness, db.clone());
         let ops = ops::OpsServer::start(settings.ops.ops_listen, readiness).await?;
         parley_kit::db::export_pool_metrics(db.clone(), "persist", ops.stop_token());
@@ -139,18 +133,10 @@ impl Persist {
 }
 
 async fn dispatch(db: &PgPool, subject: &str, payload: Bytes) -> Bytes {
-    macro_rules! call {
-        ($f:path) => {
-            match decode(&payload) {
-                Ok(req) => encode($f(db, req).await),
-                Err(e) => encode::<()>(Err(e)),
-            }
-        };
-    }
     match subject {
-        s::HISTORY_PAGE => call!(history::page),
-        s::HISTORY_RANGE => call!(history::range),
-        s::HISTORY_SUMMARY => call!(history::summary),
+        s::HISTORY_PAGE => call(db, &payload, history::page).await,
+        s::HISTORY_RANGE => call(db, &payload, history::range).await,
+        s::HISTORY_SUMMARY => call(db, &payload, history::summary).await,
         other => encode::<()>(Err(ApiError::new(
             ErrorCode::NotFound,
             format!("no endpoint {other}"),
