@@ -16,9 +16,7 @@ fn is_new(v: &Value) -> bool {
 async fn two_users_chat_one_to_one() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let api = stack.api();
-    let alice = api.register("alice").await?;
-    let bob = api.register("bob").await?;
-    let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
+    let (alice, bob, conv) = api.direct_pair().await?;
     // Opening the same pair again returns the same conversation.
     assert_eq!(
         api.conversation(&bob, "direct", &[&alice], None).await?,
@@ -82,9 +80,7 @@ async fn two_users_chat_one_to_one() -> anyhow::Result<()> {
 async fn rest_send_has_the_same_semantics() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let api = stack.api();
-    let alice = api.register("alice").await?;
-    let bob = api.register("bob").await?;
-    let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
+    let (alice, bob, conv) = api.direct_pair().await?;
     let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
     let id = Uuid::now_v7();
     for _ in 0..2 {
@@ -178,9 +174,7 @@ async fn group_of_five_sees_one_order_with_contiguous_seqs() -> anyhow::Result<(
 async fn the_same_id_three_times_is_one_message_even_across_reconnect() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let api = stack.api();
-    let alice = api.register("alice").await?;
-    let bob = api.register("bob").await?;
-    let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
+    let (alice, bob, conv) = api.direct_pair().await?;
     let id = Uuid::now_v7();
     let frame = json!({"type": "message:send", "id": id, "conversationId": conv, "body": "once"});
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
@@ -219,9 +213,7 @@ async fn the_same_id_three_times_is_one_message_even_across_reconnect() -> anyho
 async fn history_pages_by_keyset() -> anyhow::Result<()> {
     let stack = common::fast_stack().await?;
     let api = stack.api();
-    let alice = api.register("alice").await?;
-    let bob = api.register("bob").await?;
-    let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
+    let (alice, bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     for i in 0..120 {
         a.send_message(conv, &format!("m{i}")).await?;
@@ -257,9 +249,7 @@ async fn history_pages_by_keyset() -> anyhow::Result<()> {
 async fn reconnect_sync_fills_a_gap_of_500_in_order() -> anyhow::Result<()> {
     let stack = common::fast_stack().await?;
     let api = stack.api();
-    let alice = api.register("alice").await?;
-    let bob = api.register("bob").await?;
-    let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
+    let (alice, bob, conv) = api.direct_pair().await?;
     let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     a.send_message(conv, "before the gap").await?;
@@ -325,9 +315,7 @@ async fn reconnect_sync_fills_a_gap_of_500_in_order() -> anyhow::Result<()> {
 async fn edits_deletes_and_reactions_are_sequenced_events() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let api = stack.api();
-    let alice = api.register("alice").await?;
-    let bob = api.register("bob").await?;
-    let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
+    let (alice, bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
     let mid = a.send_message(conv, "tpyo").await?;
@@ -397,9 +385,7 @@ async fn multi_device_users_get_every_event_on_each_device() -> anyhow::Result<(
     })
     .await?;
     let api = stack.api();
-    let alice = api.register("alice").await?;
-    let bob = api.register("bob").await?;
-    let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
+    let (alice, bob, conv) = api.direct_pair().await?;
     let mut phone = Ws::connect(&stack.edge_url(0), &bob.token).await?;
     let mut laptop = Ws::connect(&stack.edge_url(1), &bob.token).await?;
     let mut a = Ws::connect(&stack.edge_url(1), &alice.token).await?;

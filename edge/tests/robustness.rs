@@ -16,8 +16,7 @@ fn is_new(v: &Value) -> bool {
 async fn invalid_frames_get_stable_codes_and_the_connection_survives() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let api = stack.api();
-    let (alice, bob) = (api.register("alice").await?, api.register("bob").await?);
-    let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
+    let (alice, bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     a.send_text("not json".into()).await?;
     assert_eq!(a.recv_type("error").await?["code"], "invalid_frame");
@@ -91,8 +90,7 @@ async fn send_rate_limits_answer_with_a_clear_error() -> anyhow::Result<()> {
     ];
     let stack = Stack::start_with(StackOptions { env, edges: 1 }).await?;
     let api = stack.api();
-    let (alice, bob) = (api.register("alice").await?, api.register("bob").await?);
-    let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
+    let (alice, _bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     for i in 0..6 {
         a.send_message(conv, &format!("{i}")).await?;
@@ -127,8 +125,7 @@ async fn connection_cap_and_accept_rate_answer_503_with_retry_after() -> anyhow:
 async fn kill_9_of_persist_and_delivery_loses_and_duplicates_nothing() -> anyhow::Result<()> {
     let mut stack = common::fast_stack().await?;
     let api = stack.api();
-    let (alice, bob) = (api.register("alice").await?, api.register("bob").await?);
-    let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
+    let (alice, bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
     let mut acked = Vec::new();
@@ -244,8 +241,7 @@ async fn sigterm_drains_the_edge_and_clients_are_told_to_reconnect() -> anyhow::
     })
     .await?;
     let api = parley_testkit::Api::new(&stack.edge_url(1));
-    let (alice, bob) = (api.register("alice").await?, api.register("bob").await?);
-    let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
+    let (alice, bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     let edge = stack.edges.remove(0);
     assert!(
@@ -278,9 +274,7 @@ async fn every_binary_serves_health_readiness_and_metrics() -> anyhow::Result<()
     }
     // Produce some traffic so metrics exist.
     let api = stack.api();
-    let alice = api.register("alice").await?;
-    let bob = api.register("bob").await?;
-    let conv = api.conversation(&alice, "direct", &[&bob], None).await?;
+    let (alice, _bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     a.send_message(conv, "metrics").await?;
     a.recv_until(is_new).await?;

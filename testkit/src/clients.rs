@@ -84,6 +84,14 @@ impl Api {
         })
     }
 
+    /// Alice and Bob, registered, in a direct conversation: the start of most tests.
+    pub async fn direct_pair(&self) -> anyhow::Result<(Session, Session, Uuid)> {
+        let alice = self.register("alice").await?;
+        let bob = self.register("bob").await?;
+        let conv = self.conversation(&alice, "direct", &[&bob], None).await?;
+        Ok((alice, bob, conv))
+    }
+
     pub async fn conversation(
         &self,
         who: &Session,
