@@ -34,6 +34,16 @@ pub fn evt_msg(conversation: Uuid) -> String {
     format!("chat.evt.msg.{conversation}")
 }
 
+/// Which event family a subject on EVENTS belongs to.
+pub fn is_evt_msg(subject: &str) -> bool {
+    subject.starts_with("chat.evt.msg.")
+}
+pub fn is_evt_member(subject: &str) -> bool {
+    subject.starts_with("chat.evt.member.")
+}
+/// Every request/reply service subject starts with this.
+pub const SVC_PREFIX: &str = "svc.";
+
 /// Membership and conversation metadata changes, published by the directory.
 pub const EVT_MEMBER_ALL: &str = "chat.evt.member.>";
 pub fn evt_member(conversation: Uuid) -> String {
@@ -103,5 +113,7 @@ mod tests {
         assert_eq!(trailing_id(&evt_msg(id)), Some(id));
         assert_eq!(trailing_id("chat.evt.msg.not-a-uuid"), None);
         assert_eq!(trailing_id(""), None);
+        assert!(is_evt_msg(&evt_msg(id)) && !is_evt_member(&evt_msg(id)));
+        assert!(is_evt_member(&evt_member(id)) && !is_evt_msg(&evt_member(id)));
     }
 }

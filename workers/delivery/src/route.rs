@@ -22,9 +22,9 @@ impl BatchHandler for Router {
     async fn handle(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
         let mut outcomes = Vec::with_capacity(batch.len());
         for msg in batch {
-            let outcome = if msg.subject.starts_with("chat.evt.msg.") {
+            let outcome = if subjects::is_evt_msg(&msg.subject) {
                 self.message_event(&msg.payload).await
-            } else if msg.subject.starts_with("chat.evt.member.") {
+            } else if subjects::is_evt_member(&msg.subject) {
                 self.member_event(&msg.payload).await
             } else {
                 Outcome::Ack

@@ -89,7 +89,7 @@ where
 /// Service endpoints form a fixed set; anything else is folded into `other` so a caller cannot
 /// create label values.
 fn endpoint_label(subject: &str) -> String {
-    let known = subject.starts_with("svc.")
+    let known = subject.starts_with(parley_contracts::subjects::SVC_PREFIX)
         && subject.len() < 48
         && subject.chars().all(|c| c.is_ascii_lowercase() || c == '.');
     if known {
