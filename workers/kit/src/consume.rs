@@ -42,6 +42,7 @@ pub async fn run<H: BatchHandler>(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let name = opts.name;
+    init_counters(name);
     spawn_lag_exporter(consumer.clone(), name, shutdown.clone());
     let _ = consumer.info().await;
     loop {
@@ -138,6 +139,17 @@ async fn process<H: BatchHandler>(handler: &H, batch: &[jetstream::Message], nam
             metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "handle")
                 .increment(1);
         }
+    }
+}
+
+/// Export this consumer's counters at 0 from the start: a series that appears only with its
+/// first event makes `rate()` and error-ratio alerts blind to that event.
+fn init_counters(name: &'static str) {
+    metrics::counter!(m::CONSUMER_RECEIVED, "consumer" => name).increment(0);
+    metrics::counter!(m::CONSUMER_PROCESSED, "consumer" => name).increment(0);
+    metrics::counter!(m::CONSUMER_REDELIVERIES, "consumer" => name).increment(0);
+    for stage in ["pull", "handle", "ack"] {
+        metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => stage).increment(0);
     }
 }
 

@@ -35,20 +35,32 @@ pub async fn connect(url: &str, schema: &str, max_connections: u32) -> anyhow::R
     Ok(pool)
 }
 
-/// Export pool gauges every few seconds until `stop`.
+/// Export pool gauges and a round-trip probe every few seconds until `stop`.
+///
+/// The probe (`SELECT 1` through the pool, `query="ping"`) times what every query pays at
+/// least: acquiring a connection plus one round trip. It rises when the pool is exhausted or
+/// the server is slow, whatever the workers' own queries are.
 pub fn export_pool_metrics(
     pool: PgPool,
     worker: &'static str,
     stop: tokio_util::sync::CancellationToken,
 ) {
+    use crate::metrics_names as m;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {
-                    metrics::gauge!(crate::metrics_names::DB_POOL_CONNECTIONS, "worker" => worker).set(pool.size() as f64);
-                    metrics::gauge!(crate::metrics_names::DB_POOL_IDLE, "worker" => worker).set(pool.num_idle() as f64);
+                    metrics::gauge!(m::DB_POOL_CONNECTIONS, "worker" => worker).set(pool.size() as f64);
+                    metrics::gauge!(m::DB_POOL_IDLE, "worker" => worker).set(pool.num_idle() as f64);
+                    let started = std::time::Instant::now();
+                    let outcome = match sqlx::query("SELECT 1").execute(&pool).await {
+                        Ok(_) => "ok",
+                        Err(_) => "error",
+                    };
+                    metrics::histogram!(m::DB_QUERY_SECONDS, "worker" => worker, "query" => "ping", "outcome" => outcome)
+                        .record(started.elapsed().as_secs_f64());
                 }
             }
         }
