@@ -12,6 +12,103 @@ pub struct User {
     pub username: String,
     pub display_name: String,
     pub avatar_url: Option<String>,
+    /// The signed-in user's own settings (only on `/users/me` and auth answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_receipts: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_privacy: Option<PresencePrivacy>,
+    /// Status and last seen, when the user's privacy setting lets the caller see them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<PresenceInfo>,
+}
+
+/// Who may see a user's online status and last seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresencePrivacy {
+    #[default]
+    Everyone,
+    /// People who share a conversation with the user.
+    Contacts,
+    Nobody,
+}
+
+impl PresencePrivacy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Everyone => "everyone",
+            Self::Contacts => "contacts",
+            Self::Nobody => "nobody",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "contacts" => Self::Contacts,
+            "nobody" => Self::Nobody,
+            _ => Self::Everyone,
+        }
+    }
+}
+
+/// What a user chose with `presence:set`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceSetStatus {
+    Online,
+    Away,
+    Busy,
+    /// Connected, but shown to others as offline.
+    Invisible,
+}
+
+impl PresenceSetStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Away => "away",
+            Self::Busy => "busy",
+            Self::Invisible => "invisible",
+        }
+    }
+}
+
+/// What others see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    Online,
+    Away,
+    Busy,
+    Offline,
+}
+
+impl PresenceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Away => "away",
+            Self::Busy => "busy",
+            Self::Offline => "offline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "online" => Self::Online,
+            "away" => Self::Away,
+            "busy" => Self::Busy,
+            _ => Self::Offline,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceInfo {
+    pub status: PresenceStatus,
+    /// When the user was last online (null if never seen or while online with no earlier visit).
+    pub last_seen: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -54,6 +151,11 @@ pub struct UpdateMeRequest {
     /// `""` clears the avatar.
     #[serde(default)]
     pub avatar_url: Option<String>,
+    /// Send read receipts (when off, the user sees nobody's either).
+    #[serde(default)]
+    pub read_receipts: Option<bool>,
+    #[serde(default)]
+    pub presence_privacy: Option<PresencePrivacy>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -108,6 +210,9 @@ pub struct Conversation {
     pub last_message: Option<LastMessage>,
     /// Messages from others after the caller's read watermark.
     pub unread_count: u64,
+    /// A direct conversation in which one member blocked the other: nobody can send in it.
+    #[serde(default)]
+    pub blocked: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -233,4 +338,42 @@ pub struct HistoryQuery {
 #[serde(rename_all = "camelCase")]
 pub struct SearchQuery {
     pub q: String,
+}
+
+/// `PUT /conversations/{id}/read`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReadRequest {
+    pub seq: u64,
+}
+
+/// One member's watermarks in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub user_id: Uuid,
+    /// Highest seq any of the member's devices received.
+    pub delivered_seq: u64,
+    /// Highest seq the member has read (0 when hidden by a read-receipt setting).
+    pub read_seq: u64,
+}
+
+/// `GET /conversations/{id}/receipts`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptList {
+    pub receipts: Vec<Receipt>,
+}
+
+/// `POST /conversations/{id}/messages/{messageId}/report`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReportRequest {
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportCreated {
+    pub id: Uuid,
 }

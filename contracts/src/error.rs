@@ -24,6 +24,8 @@ pub enum ErrorCode {
     InvalidCredentials,
     GroupFull,
     EditWindowClosed,
+    /// A direct conversation in which one member blocked the other.
+    Blocked,
     Unavailable,
     Internal,
 }
@@ -49,6 +51,7 @@ impl ErrorCode {
             Self::InvalidCredentials => "invalid_credentials",
             Self::GroupFull => "group_full",
             Self::EditWindowClosed => "edit_window_closed",
+            Self::Blocked => "blocked",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -65,7 +68,7 @@ impl ErrorCode {
             | Self::BodyEmpty => 400,
             Self::NotAuthenticated | Self::InvalidToken | Self::TokenExpired => 401,
             Self::InvalidCredentials => 401,
-            Self::Forbidden | Self::NotMember | Self::EditWindowClosed => 403,
+            Self::Forbidden | Self::NotMember | Self::EditWindowClosed | Self::Blocked => 403,
             Self::NotFound => 404,
             Self::Conflict | Self::UsernameTaken | Self::GroupFull => 409,
             Self::RateLimited => 429,

@@ -126,3 +126,88 @@ pub struct TypingEvent {
     pub state: crate::frames::TypingState,
     pub at: DateTime<Utc>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptKind {
+    Delivered,
+    Read,
+}
+
+/// `chat.cmd.receipt.<conversationId>`: a member's device reports a watermark. Published by the
+/// edge after the membership check; coalesced and applied by the receipts worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptCommand {
+    pub v: u16,
+    pub conversation_id: Uuid,
+    pub user_id: Uuid,
+    pub kind: ReceiptKind,
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+}
+
+/// `chat.evt.receipt.<conversationId>` (`receipt.updated`): a member's watermarks moved.
+/// `Nats-Msg-Id` is `<conversation>:<user>:<deliveredSeq>:<readSeq>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptEvent {
+    pub v: u16,
+    pub conversation_id: Uuid,
+    pub user_id: Uuid,
+    pub delivered_seq: u64,
+    pub read_seq: u64,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceAction {
+    /// A device connected.
+    Connect,
+    /// The device is still there (refreshes its TTL).
+    Heartbeat,
+    /// The device disconnected cleanly.
+    Disconnect,
+    /// The user chose a status (`status` is set).
+    Set,
+}
+
+/// `chat.presence.<userId>`: from an edge, per device connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceCommand {
+    pub v: u16,
+    pub user_id: Uuid,
+    /// One id per WebSocket connection, chosen by the edge.
+    pub connection_id: Uuid,
+    pub action: PresenceAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<crate::api::PresenceSetStatus>,
+    /// How long the connection counts as alive without another heartbeat, seconds.
+    pub ttl_seconds: u64,
+    pub at: DateTime<Utc>,
+}
+
+/// `chat.evt.presence.<userId>` (`presence.changed`): what others see of the user changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceEvent {
+    pub v: u16,
+    pub user_id: Uuid,
+    pub status: crate::api::PresenceStatus,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+}
+
+/// `chat.evt.user.<userId>` (`user.updated`): settings or blocks of the user changed; caches of
+/// per-user settings drop the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserEvent {
+    pub v: u16,
+    pub user_id: Uuid,
+    pub read_receipts: bool,
+    pub presence_privacy: crate::api::PresencePrivacy,
+    pub at: DateTime<Utc>,
+}

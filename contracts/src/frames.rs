@@ -55,6 +55,15 @@ pub enum ClientFrame {
         message_id: Uuid,
         emoji: String,
     },
+    /// Watermarks: every message up to `seq` reached a device of the caller / was read.
+    #[serde(rename = "message:delivered", rename_all = "camelCase")]
+    MessageDelivered { conversation_id: Uuid, seq: u64 },
+    #[serde(rename = "message:read", rename_all = "camelCase")]
+    MessageRead { conversation_id: Uuid, seq: u64 },
+    #[serde(rename = "presence:set")]
+    PresenceSet {
+        status: crate::api::PresenceSetStatus,
+    },
     /// Throttled by the edge to one event per second per user and conversation.
     #[serde(rename = "typing:start", rename_all = "camelCase")]
     TypingStart { conversation_id: Uuid },
@@ -121,6 +130,9 @@ pub const CLIENT_FRAME_TYPES: &[&str] = &[
     "message:delete",
     "reaction:add",
     "reaction:remove",
+    "message:delivered",
+    "message:read",
+    "presence:set",
     "typing:start",
     "typing:stop",
     "sync",
@@ -182,6 +194,20 @@ pub enum ServerFrame {
         conversation_id: Uuid,
         user_id: Uuid,
         state: TypingState,
+    },
+    /// A member's watermarks (`readSeq` is 0 when read receipts are hidden).
+    #[serde(rename = "message:status", rename_all = "camelCase")]
+    MessageStatus {
+        conversation_id: Uuid,
+        user_id: Uuid,
+        delivered_seq: u64,
+        read_seq: u64,
+    },
+    #[serde(rename = "presence", rename_all = "camelCase")]
+    Presence {
+        user_id: Uuid,
+        status: crate::api::PresenceStatus,
+        last_seen: Option<chrono::DateTime<chrono::Utc>>,
     },
     #[serde(rename = "sync:done")]
     SyncDone,

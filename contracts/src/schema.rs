@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 
 use crate::api::*;
 use crate::error::ApiError;
-use crate::events::{MemberEvent, MessageCommand, MessageEvent, TypingEvent};
+use crate::events::{
+    MemberEvent, MessageCommand, MessageEvent, PresenceCommand, PresenceEvent, ReceiptCommand,
+    ReceiptEvent, TypingEvent, UserEvent,
+};
 use crate::frames::{ClientFrame, ServerFrame};
 
 fn generator(path: &'static str) -> SchemaGenerator {
@@ -193,6 +196,60 @@ pub fn openapi() -> Value {
             (202, Some(schema_of::<Accepted>(&mut g))),
             id,
         ),
+        r(
+            "put",
+            "/conversations/{id}/read",
+            "Move the caller's read watermark to seq (monotonic; coalesced)",
+            true,
+            Some(schema_of::<ReadRequest>(&mut g)),
+            (204, None),
+            id,
+        ),
+        r(
+            "get",
+            "/conversations/{id}/receipts",
+            "Every member's delivered/read watermarks (read hidden by read-receipt settings)",
+            true,
+            None,
+            (200, Some(schema_of::<ReceiptList>(&mut g))),
+            id,
+        ),
+        r(
+            "post",
+            "/conversations/{id}/messages/{messageId}/report",
+            "Report a message to the moderators",
+            true,
+            Some(schema_of::<ReportRequest>(&mut g)),
+            (201, Some(schema_of::<ReportCreated>(&mut g))),
+            &[("id", "path", "uuid"), ("messageId", "path", "uuid")],
+        ),
+        r(
+            "post",
+            "/users/{id}/block",
+            "Block a user: no direct messages or presence between you",
+            true,
+            None,
+            (204, None),
+            id,
+        ),
+        r(
+            "delete",
+            "/users/{id}/block",
+            "Unblock a user",
+            true,
+            None,
+            (204, None),
+            id,
+        ),
+        r(
+            "get",
+            "/users/me/blocks",
+            "Users the caller blocked",
+            true,
+            None,
+            (200, Some(schema_of::<UserList>(&mut g))),
+            &[],
+        ),
     ];
     let error = schema_of::<ApiError>(&mut g);
     let mut paths = serde_json::Map::new();
@@ -251,6 +308,11 @@ pub fn asyncapi() -> Value {
     let event = schema_of::<MessageEvent>(&mut g);
     let member = schema_of::<MemberEvent>(&mut g);
     let typing = schema_of::<TypingEvent>(&mut g);
+    let receipt_cmd = schema_of::<ReceiptCommand>(&mut g);
+    let receipt = schema_of::<ReceiptEvent>(&mut g);
+    let presence_cmd = schema_of::<PresenceCommand>(&mut g);
+    let presence = schema_of::<PresenceEvent>(&mut g);
+    let user = schema_of::<UserEvent>(&mut g);
     json!({
         "asyncapi": "3.0.0",
         "info": {
@@ -299,6 +361,41 @@ pub fn asyncapi() -> Value {
                 "parameters": { "conversationId": { "description": "Conversation UUID" } },
                 "messages": { "typingEvent": { "payload": typing } }
             },
+            "receiptCommands": {
+                "address": "chat.cmd.receipt.{conversationId}",
+                "servers": [{ "$ref": "#/servers/nats" }],
+                "description": "Stream COMMANDS. A member's device reports delivered/read up to a seq (membership checked by the edge); the receipts worker coalesces them into monotonic watermarks.",
+                "parameters": { "conversationId": { "description": "Conversation UUID" } },
+                "messages": { "receiptCommand": { "payload": receipt_cmd } }
+            },
+            "receiptEvents": {
+                "address": "chat.evt.receipt.{conversationId}",
+                "servers": [{ "$ref": "#/servers/nats" }],
+                "description": "Stream EVENTS. receipt.updated: a member's watermarks moved (never backwards). Unmasked: integrators see true watermarks; delivery hides readSeq from clients per read-receipt settings. Nats-Msg-Id = conversation:user:deliveredSeq:readSeq.",
+                "parameters": { "conversationId": { "description": "Conversation UUID" } },
+                "messages": { "receiptEvent": { "payload": receipt } }
+            },
+            "presenceCommands": {
+                "address": "chat.presence.{userId}",
+                "servers": [{ "$ref": "#/servers/nats" }],
+                "description": "Core publish from edges, captured by the memory stream PRESENCE (last one per user). Connect, heartbeat (refreshes a TTL, so a crashed edge's devices expire), disconnect, status set.",
+                "parameters": { "userId": { "description": "User UUID" } },
+                "messages": { "presenceCommand": { "payload": presence_cmd } }
+            },
+            "presenceEvents": {
+                "address": "chat.evt.presence.{userId}",
+                "servers": [{ "$ref": "#/servers/nats" }],
+                "description": "Stream EVENTS. presence.changed: what others may see of the user (invisible shows as offline) changed. Delivery routes it to the user's contacts allowed by the privacy setting.",
+                "parameters": { "userId": { "description": "User UUID" } },
+                "messages": { "presenceEvent": { "payload": presence } }
+            },
+            "userEvents": {
+                "address": "chat.evt.user.{userId}",
+                "servers": [{ "$ref": "#/servers/nats" }],
+                "description": "Stream EVENTS. user.updated: read-receipt or presence privacy settings or blocks of the user changed.",
+                "parameters": { "userId": { "description": "User UUID" } },
+                "messages": { "userEvent": { "payload": user } }
+            },
             "userDelivery": {
                 "address": "chat.user.{userId}",
                 "servers": [{ "$ref": "#/servers/nats" }],
@@ -311,7 +408,10 @@ pub fn asyncapi() -> Value {
             "sendFrame": { "action": "send", "channel": { "$ref": "#/channels/ws" }, "messages": [{ "$ref": "#/channels/ws/messages/clientFrame" }] },
             "receiveFrame": { "action": "receive", "channel": { "$ref": "#/channels/ws" }, "messages": [{ "$ref": "#/channels/ws/messages/serverFrame" }] },
             "consumeMessageEvents": { "action": "receive", "channel": { "$ref": "#/channels/messageEvents" } },
-            "consumeMemberEvents": { "action": "receive", "channel": { "$ref": "#/channels/memberEvents" } }
+            "consumeMemberEvents": { "action": "receive", "channel": { "$ref": "#/channels/memberEvents" } },
+            "consumeReceiptEvents": { "action": "receive", "channel": { "$ref": "#/channels/receiptEvents" } },
+            "consumePresenceEvents": { "action": "receive", "channel": { "$ref": "#/channels/presenceEvents" } },
+            "consumeUserEvents": { "action": "receive", "channel": { "$ref": "#/channels/userEvents" } }
         },
         "components": { "schemas": g.take_definitions(true) }
     })

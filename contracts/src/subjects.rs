@@ -14,6 +14,10 @@ pub mod stream {
 pub mod consumer {
     pub const PERSIST: &str = "persist";
     pub const DELIVERY: &str = "delivery";
+    /// Receipt commands (`chat.cmd.receipt.>`) on COMMANDS.
+    pub const RECEIPTS: &str = "receipts";
+    /// Message events, so that receipts knows each conversation's last seq.
+    pub const RECEIPTS_SEQ: &str = "receipts-seq";
 }
 
 /// Subject filters the streams capture.
@@ -34,12 +38,42 @@ pub fn evt_msg(conversation: Uuid) -> String {
     format!("chat.evt.msg.{conversation}")
 }
 
+/// Delivered/read receipts awaiting the receipts worker.
+pub const CMD_RECEIPT_ALL: &str = "chat.cmd.receipt.>";
+pub fn cmd_receipt(conversation: Uuid) -> String {
+    format!("chat.cmd.receipt.{conversation}")
+}
+
+/// A member's watermarks moved (`receipt.updated`).
+pub const EVT_RECEIPT_ALL: &str = "chat.evt.receipt.>";
+pub fn evt_receipt(conversation: Uuid) -> String {
+    format!("chat.evt.receipt.{conversation}")
+}
+
+/// A user's visible presence changed (`presence.changed`), published by the presence worker.
+pub const EVT_PRESENCE_ALL: &str = "chat.evt.presence.>";
+pub fn evt_presence(user: Uuid) -> String {
+    format!("chat.evt.presence.{user}")
+}
+
+/// A user's settings or blocks changed (`user.updated`), published by the directory.
+pub const EVT_USER_ALL: &str = "chat.evt.user.>";
+pub fn evt_user(user: Uuid) -> String {
+    format!("chat.evt.user.{user}")
+}
+
 /// Which event family a subject on EVENTS belongs to.
 pub fn is_evt_msg(subject: &str) -> bool {
     subject.starts_with("chat.evt.msg.")
 }
 pub fn is_evt_member(subject: &str) -> bool {
     subject.starts_with("chat.evt.member.")
+}
+pub fn is_evt_receipt(subject: &str) -> bool {
+    subject.starts_with("chat.evt.receipt.")
+}
+pub fn is_evt_presence(subject: &str) -> bool {
+    subject.starts_with("chat.evt.presence.")
 }
 /// Every request/reply service subject starts with this.
 pub const SVC_PREFIX: &str = "svc.";
@@ -56,6 +90,13 @@ pub fn typing(conversation: Uuid) -> String {
 }
 /// Queue group in which delivery instances share typing routing.
 pub const TYPING_QUEUE: &str = "delivery-typing";
+
+/// Connection lifecycle and status choices from edges (core publish; the PRESENCE memory
+/// stream keeps the last one per user for integrators). Presence instances share a queue group.
+pub fn presence(user: Uuid) -> String {
+    format!("chat.presence.{user}")
+}
+pub const PRESENCE_QUEUE: &str = "presence";
 
 /// Per-user delivery (core NATS, not a stream): each edge connection subscribes to its user's.
 pub fn user(user: Uuid) -> String {
@@ -82,6 +123,10 @@ pub mod svc {
     pub const HISTORY_QUEUE: &str = "history";
     pub const DIRECTORY_ALL: &str = "svc.directory.>";
     pub const HISTORY_ALL: &str = "svc.history.>";
+    pub const RECEIPTS_QUEUE: &str = "receipts";
+    pub const RECEIPTS_ALL: &str = "svc.receipts.>";
+    pub const PRESENCE_QUEUE: &str = "presence";
+    pub const PRESENCE_ALL: &str = "svc.presence.>";
 
     pub const REGISTER: &str = "svc.directory.register";
     pub const LOGIN: &str = "svc.directory.login";
@@ -97,10 +142,25 @@ pub mod svc {
     pub const MEMBERS_ADD: &str = "svc.directory.members.add";
     pub const MEMBERS_REMOVE: &str = "svc.directory.members.remove";
     pub const MEMBERS: &str = "svc.directory.members";
+    pub const BLOCK: &str = "svc.directory.block";
+    pub const UNBLOCK: &str = "svc.directory.unblock";
+    pub const BLOCKS: &str = "svc.directory.blocks";
+    /// Read-receipt settings of a set of users.
+    pub const SETTINGS: &str = "svc.directory.settings";
+    /// Who receives a user's presence changes (contacts, less blocks, none for `nobody`).
+    pub const PRESENCE_AUDIENCE: &str = "svc.directory.presence.audience";
+    /// Whose presence an actor may see.
+    pub const PRESENCE_VISIBLE: &str = "svc.directory.presence.visible";
 
     pub const HISTORY_PAGE: &str = "svc.history.page";
     pub const HISTORY_RANGE: &str = "svc.history.range";
     pub const HISTORY_SUMMARY: &str = "svc.history.summary";
+    pub const HISTORY_REPORT: &str = "svc.history.report";
+
+    pub const RECEIPTS_GET: &str = "svc.receipts.get";
+    pub const RECEIPTS_MINE: &str = "svc.receipts.mine";
+
+    pub const PRESENCE_GET: &str = "svc.presence.get";
 }
 
 #[cfg(test)]

@@ -128,6 +128,9 @@ pub struct Members {
 #[serde(rename_all = "camelCase")]
 pub struct MembersReply {
     pub members: Vec<MemberRole>,
+    /// A direct conversation in which one member blocked the other: nobody may send.
+    #[serde(default)]
+    pub blocked: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -197,4 +200,123 @@ pub struct ConversationSummary {
 pub struct HistoryMessage {
     pub conversation_id: Uuid,
     pub message_id: Uuid,
+}
+
+/// `svc.directory.block` / `svc.directory.unblock`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Block {
+    pub actor: Uuid,
+    pub user_id: Uuid,
+}
+
+/// `svc.directory.blocks`: the users the actor blocked.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Blocks {
+    pub actor: Uuid,
+}
+
+/// `svc.directory.settings`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsGet {
+    pub user_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSettings {
+    pub user_id: Uuid,
+    pub read_receipts: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsReply {
+    pub users: Vec<UserSettings>,
+}
+
+/// `svc.directory.presence.audience`: who is told about `user_id`'s presence.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceAudience {
+    pub user_id: Uuid,
+}
+
+/// `svc.directory.presence.visible`: which of `user_ids` (all contacts when absent) the actor
+/// may see the presence of.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceVisible {
+    pub actor: Uuid,
+    #[serde(default)]
+    pub user_ids: Option<Vec<Uuid>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIds {
+    pub user_ids: Vec<Uuid>,
+}
+
+/// `svc.history.report`: the actor (a member, checked by the edge) reports a message.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub actor: Uuid,
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    pub reason: String,
+}
+
+/// `svc.receipts.get`: every member's watermarks in a conversation (unmasked; the caller
+/// applies read-receipt settings).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptsGet {
+    pub conversation_id: Uuid,
+}
+
+/// `svc.receipts.mine`: the user's watermarks in the given conversations.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptsMine {
+    pub user_id: Uuid,
+    pub conversation_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Watermark {
+    pub conversation_id: Uuid,
+    pub delivered_seq: u64,
+    pub read_seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WatermarkList {
+    pub items: Vec<Watermark>,
+}
+
+/// `svc.presence.get`: current visible presence of users (the caller filtered by privacy).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceGet {
+    pub user_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPresence {
+    pub user_id: Uuid,
+    pub status: crate::api::PresenceStatus,
+    pub last_seen: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceReply {
+    pub users: Vec<UserPresence>,
 }

@@ -59,8 +59,12 @@ pub fn streams(t: Topology) -> Vec<stream::Config> {
         stream::Config {
             name: st::PRESENCE.into(),
             subjects: vec![subjects::PRESENCE_ALL.into()],
-            storage: stream::StorageType::File,
+            // Heartbeats are frequent and worthless after their TTL: no fsync for them. The
+            // presence worker's state lives in Redis; this keeps the latest per user for
+            // integrators.
+            storage: stream::StorageType::Memory,
             max_messages_per_subject: 1,
+            max_age: Duration::from_secs(3600),
             num_replicas: t.replicas,
             ..Default::default()
         },
@@ -89,6 +93,8 @@ pub fn consumers() -> Vec<(&'static str, pull::Config)> {
                 filter_subjects: vec![
                     subjects::EVT_MSG_ALL.into(),
                     subjects::EVT_MEMBER_ALL.into(),
+                    subjects::EVT_RECEIPT_ALL.into(),
+                    subjects::EVT_PRESENCE_ALL.into(),
                 ],
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(30),
@@ -96,6 +102,32 @@ pub fn consumers() -> Vec<(&'static str, pull::Config)> {
                 max_ack_pending: 4096,
                 // Live delivery of old events is pointless: clients sync from the store.
                 deliver_policy: jetstream::consumer::DeliverPolicy::New,
+                ..Default::default()
+            },
+        ),
+        (
+            st::COMMANDS,
+            pull::Config {
+                durable_name: Some(cons::RECEIPTS.into()),
+                filter_subject: subjects::CMD_RECEIPT_ALL.into(),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                // A receipt ahead of the conversation's known last seq waits for the message
+                // event (short naks); the worker gives up waiting after a bounded age.
+                max_deliver: 200,
+                max_ack_pending: 8192,
+                ..Default::default()
+            },
+        ),
+        (
+            st::EVENTS,
+            pull::Config {
+                durable_name: Some(cons::RECEIPTS_SEQ.into()),
+                filter_subject: subjects::EVT_MSG_ALL.into(),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_deliver: 20,
+                max_ack_pending: 8192,
                 ..Default::default()
             },
         ),
