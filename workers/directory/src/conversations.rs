@@ -57,6 +57,7 @@ async fn load(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Conversation>
             last_seq: 0,
             last_message: None,
             unread_count: 0,
+            blocked: false,
         })
         .collect();
     for m in &members {
@@ -70,7 +71,42 @@ async fn load(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Conversation>
             });
         }
     }
+    // Direct conversations where one member blocked the other.
+    let blocked: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT c.id FROM conversations c WHERE c.id = ANY($1) AND c.kind = 'direct' AND EXISTS (
+            SELECT 1 FROM members a JOIN members b ON b.conversation_id = a.conversation_id AND b.user_id <> a.user_id
+            JOIN blocks k ON k.blocker = a.user_id AND k.blocked = b.user_id
+            WHERE a.conversation_id = c.id)",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    for c in &mut out {
+        c.blocked = blocked.contains(&c.id);
+    }
     Ok(out)
+}
+
+/// The direct conversation of two users, if they have one.
+pub(crate) async fn direct_between(
+    conn: &mut PgConnection,
+    a: Uuid,
+    b: Uuid,
+) -> Result<Option<Uuid>, ApiError> {
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
+        .bind(format!("{lo}:{hi}"))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)
+}
+
+pub(crate) async fn load_for_event(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Conversation, ApiError> {
+    load_one(conn, id).await
 }
 
 async fn load_one(conn: &mut PgConnection, id: Uuid) -> Result<Conversation, ApiError> {
@@ -106,7 +142,7 @@ async fn existing_users(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), Api
     Ok(())
 }
 
-async fn announce(
+pub(crate) async fn announce(
     ctx: &Ctx,
     kind: MemberEventKind,
     actor: Uuid,
@@ -166,6 +202,12 @@ pub async fn create(ctx: &Ctx, req: svc::ConvCreate) -> Result<ConvCreated, ApiE
                 ));
             };
             existing_users(&mut tx, &[*other]).await?;
+            if crate::privacy::blocked_pair(&mut tx, req.actor, *other).await? {
+                return Err(ApiError::new(
+                    ErrorCode::Blocked,
+                    "you cannot message this user",
+                ));
+            }
             let (a, b) = if req.actor < *other {
                 (req.actor, *other)
             } else {
@@ -430,11 +472,23 @@ pub async fn remove_member(ctx: &Ctx, req: svc::MembersRemove) -> Result<Convers
 }
 
 pub async fn members(ctx: &Ctx, req: svc::Members) -> Result<MembersReply, ApiError> {
+    let mut conn = ctx.db.acquire().await.map_err(db_err)?;
     let rows = sqlx::query("SELECT user_id, role FROM members WHERE conversation_id = $1")
         .bind(req.conversation_id)
-        .fetch_all(&ctx.db)
+        .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?;
+    let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM conversations WHERE id = $1")
+        .bind(req.conversation_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let blocked = match (kind.as_deref(), rows.as_slice()) {
+        (Some("direct"), [a, b]) => {
+            crate::privacy::blocked_pair(&mut conn, a.get("user_id"), b.get("user_id")).await?
+        }
+        _ => false,
+    };
     let members = rows
         .iter()
         .map(|r| MemberRole {
@@ -442,5 +496,5 @@ pub async fn members(ctx: &Ctx, req: svc::Members) -> Result<MembersReply, ApiEr
             role: role_of(&r.get::<String, _>("role")),
         })
         .collect();
-    Ok(MembersReply { members })
+    Ok(MembersReply { members, blocked })
 }

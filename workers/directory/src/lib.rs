@@ -4,6 +4,7 @@
 
 mod auth;
 mod conversations;
+mod privacy;
 mod throttle;
 mod users;
 
@@ -164,6 +165,12 @@ async fn dispatch(ctx: &Ctx, subject: &str, payload: Bytes) -> Bytes {
         s::MEMBERS_ADD => call(ctx, &payload, conversations::add_members).await,
         s::MEMBERS_REMOVE => call(ctx, &payload, conversations::remove_member).await,
         s::MEMBERS => call(ctx, &payload, conversations::members).await,
+        s::BLOCK => call(ctx, &payload, privacy::block).await,
+        s::UNBLOCK => call(ctx, &payload, privacy::unblock).await,
+        s::BLOCKS => call(ctx, &payload, privacy::blocks).await,
+        s::SETTINGS => call(ctx, &payload, privacy::settings).await,
+        s::PRESENCE_AUDIENCE => call(ctx, &payload, privacy::audience).await,
+        s::PRESENCE_VISIBLE => call(ctx, &payload, privacy::visible).await,
         other => encode::<()>(Err(ApiError::new(
             ErrorCode::NotFound,
             format!("no endpoint {other}"),

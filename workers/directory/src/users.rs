@@ -1,23 +1,41 @@
 //! Accounts: register, login, token refresh/rotation, logout, profiles, search.
 
 use chrono::{Duration, Utc};
-use parley_contracts::api::{AuthResponse, User, UserList};
+use parley_contracts::api::{AuthResponse, PresencePrivacy, User, UserList};
+use parley_contracts::events::UserEvent;
 use parley_contracts::limits::{DISPLAY_NAME_MAX, SEARCH_QUERY_MAX, SEARCH_RESULTS};
 use parley_contracts::svc::{self, Empty};
 use parley_contracts::{ErrorCode, error::ApiError, validate};
+use parley_contracts::{SCHEMA_VERSION, subjects};
 use sqlx::Row;
 use uuid::Uuid;
 
 use crate::{Ctx, auth, db_err};
 
-fn row_to_user(r: &sqlx::postgres::PgRow) -> User {
+pub(crate) fn row_to_user(r: &sqlx::postgres::PgRow) -> User {
     User {
         id: r.get("id"),
         username: r.get("username"),
         display_name: r.get("display_name"),
         avatar_url: r.get("avatar_url"),
+        read_receipts: None,
+        presence_privacy: None,
+        presence: None,
     }
 }
+
+/// The caller's own record carries their settings.
+fn row_to_me(r: &sqlx::postgres::PgRow) -> User {
+    User {
+        read_receipts: Some(r.get("read_receipts")),
+        presence_privacy: Some(PresencePrivacy::parse(
+            &r.get::<String, _>("presence_privacy"),
+        )),
+        ..row_to_user(r)
+    }
+}
+
+const ME_COLUMNS: &str = "id, username, display_name, avatar_url, read_receipts, presence_privacy";
 
 #[tracing::instrument(skip_all, fields(username = %req.username))]
 pub async fn register(ctx: &Ctx, req: svc::Register) -> Result<AuthResponse, ApiError> {
@@ -53,6 +71,9 @@ pub async fn register(ctx: &Ctx, req: svc::Register) -> Result<AuthResponse, Api
         username: req.username,
         display_name: display.trim().to_string(),
         avatar_url: None,
+        read_receipts: Some(true),
+        presence_privacy: Some(PresencePrivacy::Everyone),
+        presence: None,
     };
     issue(ctx, user, Uuid::now_v7()).await
 }
@@ -72,7 +93,7 @@ pub async fn login(ctx: &Ctx, req: svc::Login) -> Result<AuthResponse, ApiError>
             "too many failed logins; try again in 15 minutes",
         ));
     }
-    let row = sqlx::query("SELECT id, username, display_name, avatar_url, password_hash FROM users WHERE username_lower = $1")
+    let row = sqlx::query("SELECT id, username, display_name, avatar_url, read_receipts, presence_privacy, password_hash FROM users WHERE username_lower = $1")
         .bind(&lower)
         .fetch_optional(&ctx.db)
         .await
@@ -82,7 +103,7 @@ pub async fn login(ctx: &Ctx, req: svc::Login) -> Result<AuthResponse, ApiError>
     match (ok, row) {
         (true, Some(r)) => {
             ctx.throttle.clear(&lower).await;
-            issue(ctx, row_to_user(&r), Uuid::now_v7()).await
+            issue(ctx, row_to_me(&r), Uuid::now_v7()).await
         }
         _ => {
             ctx.throttle.record_failure(&lower).await;
@@ -100,7 +121,8 @@ pub async fn refresh(ctx: &Ctx, req: svc::Refresh) -> Result<AuthResponse, ApiEr
     let hash = auth::hash_refresh(&req.refresh_token);
     let mut tx = ctx.db.begin().await.map_err(db_err)?;
     let row = sqlx::query(
-        "SELECT t.family_id, t.expires_at, t.revoked_at, u.id, u.username, u.display_name, u.avatar_url
+        "SELECT t.family_id, t.expires_at, t.revoked_at, u.id, u.username, u.display_name, u.avatar_url,
+                u.read_receipts, u.presence_privacy
          FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 FOR UPDATE OF t",
     )
     .bind(&hash)
@@ -138,7 +160,7 @@ pub async fn refresh(ctx: &Ctx, req: svc::Refresh) -> Result<AuthResponse, ApiEr
         .await
         .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
-    issue(ctx, row_to_user(&row), family).await
+    issue(ctx, row_to_me(&row), family).await
 }
 
 pub async fn logout(ctx: &Ctx, req: svc::Logout) -> Result<Empty, ApiError> {
@@ -177,12 +199,14 @@ async fn issue(ctx: &Ctx, user: User, family: Uuid) -> Result<AuthResponse, ApiE
 }
 
 pub async fn get(ctx: &Ctx, req: svc::UserGet) -> Result<User, ApiError> {
-    let row = sqlx::query("SELECT id, username, display_name, avatar_url FROM users WHERE id = $1")
+    let sql = format!("SELECT {ME_COLUMNS} FROM users WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(req.user_id)
         .fetch_optional(&ctx.db)
         .await
         .map_err(db_err)?;
-    row.map(|r| row_to_user(&r))
+    let me = req.actor == req.user_id;
+    row.map(|r| if me { row_to_me(&r) } else { row_to_user(&r) })
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))
 }
 
@@ -193,20 +217,56 @@ pub async fn update(ctx: &Ctx, req: svc::UserUpdate) -> Result<User, ApiError> {
     if let Some(url) = &req.patch.avatar_url {
         validate::avatar_url(url)?;
     }
-    let row = sqlx::query(
+    let sql = format!(
         "UPDATE users SET
             display_name = COALESCE($2, display_name),
-            avatar_url = CASE WHEN $3::text IS NULL THEN avatar_url WHEN $3 = '' THEN NULL ELSE $3 END
-         WHERE id = $1 RETURNING id, username, display_name, avatar_url",
-    )
-    .bind(req.actor)
-    .bind(req.patch.display_name.as_deref().map(str::trim))
-    .bind(req.patch.avatar_url.as_deref())
-    .fetch_optional(&ctx.db)
-    .await
-    .map_err(db_err)?;
-    row.map(|r| row_to_user(&r))
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))
+            avatar_url = CASE WHEN $3::text IS NULL THEN avatar_url WHEN $3 = '' THEN NULL ELSE $3 END,
+            read_receipts = COALESCE($4, read_receipts),
+            presence_privacy = COALESCE($5, presence_privacy)
+         WHERE id = $1 RETURNING {ME_COLUMNS}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(req.actor)
+        .bind(req.patch.display_name.as_deref().map(str::trim))
+        .bind(req.patch.avatar_url.as_deref())
+        .bind(req.patch.read_receipts)
+        .bind(req.patch.presence_privacy.map(PresencePrivacy::as_str))
+        .fetch_optional(&ctx.db)
+        .await
+        .map_err(db_err)?;
+    let user = row
+        .map(|r| row_to_me(&r))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
+    if req.patch.read_receipts.is_some() || req.patch.presence_privacy.is_some() {
+        announce_user(ctx, &user).await;
+    }
+    Ok(user)
+}
+
+/// Tell caches of per-user settings (delivery, edges) that this user's settings changed.
+pub(crate) async fn announce_user(ctx: &Ctx, user: &User) {
+    let event = UserEvent {
+        v: SCHEMA_VERSION,
+        user_id: user.id,
+        read_receipts: user.read_receipts.unwrap_or(true),
+        presence_privacy: user.presence_privacy.unwrap_or_default(),
+        at: chrono::Utc::now(),
+    };
+    let Ok(payload) = serde_json::to_vec(&event) else {
+        return;
+    };
+    let acked = match ctx
+        .js
+        .publish(subjects::evt_user(user.id), payload.into())
+        .await
+    {
+        Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(error) = acked {
+        // Committed; caches converge when their entries expire.
+        tracing::error!(%error, user = %user.id, "user event not published");
+    }
 }
 
 /// Prefix match on the username, substring match on the display name; exact username first.

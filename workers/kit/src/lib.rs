@@ -12,6 +12,7 @@ pub mod metrics_names;
 pub mod nats;
 pub mod ops;
 pub mod service;
+pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -15,7 +15,10 @@ use parley_contracts::svc::{Members, MembersReply};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-type Entry = (Arc<Vec<(Uuid, Role)>>, Instant);
+/// Members with roles, and whether the (direct) conversation is blocked.
+type State = (Arc<Vec<(Uuid, Role)>>, bool);
+/// A state and when it was cached.
+type Entry = (Arc<Vec<(Uuid, Role)>>, bool, Instant);
 
 #[derive(Clone)]
 pub struct MemberCache {
@@ -49,14 +52,7 @@ impl MemberCache {
                 };
                 let Some(msg) = msg else { break };
                 match serde_json::from_slice::<MemberEvent>(&msg.payload) {
-                    Ok(evt) => c.put(
-                        evt.conversation.id,
-                        evt.conversation
-                            .members
-                            .iter()
-                            .map(|m| (m.user_id, m.role))
-                            .collect(),
-                    ),
+                    Ok(evt) => c.put_event(&evt),
                     Err(_) => {
                         if let Some(id) = subjects::trailing_id(&msg.subject) {
                             c.forget(id);
@@ -68,16 +64,29 @@ impl MemberCache {
         Ok(cache)
     }
 
-    pub fn put(&self, conversation: Uuid, members: Vec<(Uuid, Role)>) {
+    /// Take the state a membership event carries.
+    pub fn put_event(&self, evt: &MemberEvent) {
+        self.put(
+            evt.conversation.id,
+            evt.conversation
+                .members
+                .iter()
+                .map(|m| (m.user_id, m.role))
+                .collect(),
+            evt.conversation.blocked,
+        );
+    }
+
+    pub fn put(&self, conversation: Uuid, members: Vec<(Uuid, Role)>, blocked: bool) {
         if let Ok(mut map) = self.inner.lock() {
             if map.len() >= self.capacity {
                 let now = Instant::now();
-                map.retain(|_, (_, at)| now.duration_since(*at) < self.ttl);
+                map.retain(|_, (_, _, at)| now.duration_since(*at) < self.ttl);
                 if map.len() >= self.capacity {
                     map.clear();
                 }
             }
-            map.insert(conversation, (Arc::new(members), Instant::now()));
+            map.insert(conversation, (Arc::new(members), blocked, Instant::now()));
         }
     }
 
@@ -87,14 +96,23 @@ impl MemberCache {
         }
     }
 
-    fn cached(&self, conversation: Uuid) -> Option<Arc<Vec<(Uuid, Role)>>> {
+    fn cached(&self, conversation: Uuid) -> Option<State> {
         let map = self.inner.lock().ok()?;
-        let (members, at) = map.get(&conversation)?;
-        (at.elapsed() < self.ttl).then(|| members.clone())
+        let (members, blocked, at) = map.get(&conversation)?;
+        (at.elapsed() < self.ttl).then(|| (members.clone(), *blocked))
     }
 
     /// Members with roles; asks the directory on a miss.
     pub async fn members(&self, conversation: Uuid) -> Result<Arc<Vec<(Uuid, Role)>>, ApiError> {
+        Ok(self.state(conversation).await?.0)
+    }
+
+    /// Whether nobody may send in the conversation (a direct one with a block between its two).
+    pub async fn blocked(&self, conversation: Uuid) -> Result<bool, ApiError> {
+        Ok(self.state(conversation).await?.1)
+    }
+
+    async fn state(&self, conversation: Uuid) -> Result<State, ApiError> {
         if let Some(m) = self.cached(conversation) {
             return Ok(m);
         }
@@ -111,7 +129,7 @@ impl MemberCache {
             .into_iter()
             .map(|m| (m.user_id, m.role))
             .collect();
-        self.put(conversation, members);
+        self.put(conversation, members, reply.blocked);
         self.cached(conversation)
             .ok_or_else(|| ApiError::new(parley_contracts::ErrorCode::Internal, "member cache"))
     }
