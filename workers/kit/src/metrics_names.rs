@@ -49,3 +49,9 @@ pub const COMMANDS_REJECTED: &str = "parley_commands_rejected_total";
 pub const MESSAGES_DELIVERED: &str = "parley_messages_delivered_total";
 /// Accepted-by-edge → handed to member edges, seconds.
 pub const DELIVERY_LATENCY: &str = "parley_delivery_latency_seconds";
+
+/// Receipts: watermarks moved (one per member and batch, however many receipts coalesced).
+pub const RECEIPTS_APPLIED: &str = "parley_receipts_applied_total";
+
+/// Presence: changes of what others see (labels `status`, `via` = command | sweep | resend).
+pub const PRESENCE_TRANSITIONS: &str = "parley_presence_transitions_total";

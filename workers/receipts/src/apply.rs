@@ -1,0 +1,241 @@
+//! Receipt commands → one coalesced, monotonic upsert per batch → `receipt.updated` events.
+//!
+//! A burst of reads from one member becomes one row write: per (conversation, member) only the
+//! highest delivered/read seq of the batch is written, and only if it moves the watermark.
+//! A receipt for a seq this worker has not yet seen in `chat.evt.msg.>` waits (short naks)
+//! for the event, up to a bounded age; after that it is clamped to the known last seq, so a
+//! client can never push a watermark past the end of a conversation.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use chrono::Utc;
+use parley_contracts::events::{ReceiptCommand, ReceiptEvent, ReceiptKind};
+use parley_contracts::{SCHEMA_VERSION, subjects};
+use parley_kit::consume::{BatchHandler, Outcome};
+use parley_kit::metrics_names as m;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+pub struct Applier {
+    pub db: PgPool,
+    pub js: jetstream::Context,
+    pub wait: chrono::Duration,
+}
+
+/// Highest delivered and read seq asked for one (conversation, member).
+#[derive(Default, Clone, Copy)]
+struct Marks {
+    delivered: u64,
+    read: u64,
+}
+
+impl BatchHandler for Applier {
+    async fn handle(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
+        let mut outcomes = vec![Outcome::Ack; batch.len()];
+        let mut cmds: Vec<(usize, ReceiptCommand)> = Vec::with_capacity(batch.len());
+        for (i, msg) in batch.iter().enumerate() {
+            match serde_json::from_slice::<ReceiptCommand>(&msg.payload) {
+                Ok(c) if c.seq > 0 => cmds.push((i, c)),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%error, "undecodable receipt command dropped");
+                    metrics::counter!(m::CONSUMER_ERRORS, "consumer" => "receipts", "stage" => "decode").increment(1);
+                    outcomes[i] = Outcome::Reject;
+                }
+            }
+        }
+        if cmds.is_empty() {
+            return outcomes;
+        }
+        let mut convs: Vec<Uuid> = cmds.iter().map(|(_, c)| c.conversation_id).collect();
+        convs.sort();
+        convs.dedup();
+        let known: HashMap<Uuid, u64> = match sqlx::query(
+            "SELECT conversation_id, last_seq FROM conversations WHERE conversation_id = ANY($1)",
+        )
+        .bind(&convs)
+        .fetch_all(&self.db)
+        .await
+        {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.get("conversation_id"),
+                        r.get::<i64, _>("last_seq").max(0) as u64,
+                    )
+                })
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read last seqs; batch retried");
+                return vec![Outcome::Retry(Duration::from_millis(500)); batch.len()];
+            }
+        };
+
+        let now = Utc::now();
+        let mut marks: HashMap<(Uuid, Uuid), Marks> = HashMap::new();
+        let mut applied: Vec<usize> = Vec::new();
+        let mut republish: HashSet<(Uuid, Uuid)> = HashSet::new();
+        for (i, c) in &cmds {
+            let last = known.get(&c.conversation_id).copied().unwrap_or(0);
+            let mut seq = c.seq;
+            if seq > last {
+                if now - c.at < self.wait {
+                    outcomes[*i] = Outcome::Retry(Duration::from_millis(100));
+                    continue;
+                }
+                seq = last;
+            }
+            applied.push(*i);
+            if seq == 0 {
+                continue;
+            }
+            let key = (c.conversation_id, c.user_id);
+            let e = marks.entry(key).or_default();
+            e.delivered = e.delivered.max(seq);
+            if c.kind == ReceiptKind::Read {
+                e.read = e.read.max(seq);
+            }
+            // A redelivery may mean the event of an earlier attempt was never published.
+            if batch[*i]
+                .info()
+                .map(|info| info.delivered > 1)
+                .unwrap_or(false)
+            {
+                republish.insert(key);
+            }
+        }
+        if marks.is_empty() {
+            return outcomes;
+        }
+        let events = match self.upsert(&marks, &republish).await {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(%error, "receipt batch not stored; retrying");
+                for i in applied {
+                    outcomes[i] = Outcome::Retry(Duration::from_millis(500));
+                }
+                return outcomes;
+            }
+        };
+        if !self.publish(&events).await {
+            for i in applied {
+                outcomes[i] = Outcome::Retry(Duration::from_millis(500));
+            }
+        }
+        outcomes
+    }
+}
+
+impl Applier {
+    /// Write the batch's marks; return the watermarks that moved (plus the current state of
+    /// redelivered keys).
+    async fn upsert(
+        &self,
+        marks: &HashMap<(Uuid, Uuid), Marks>,
+        republish: &HashSet<(Uuid, Uuid)>,
+    ) -> sqlx::Result<Vec<ReceiptEvent>> {
+        let mut convs = Vec::with_capacity(marks.len());
+        let mut users = Vec::with_capacity(marks.len());
+        let mut delivered = Vec::with_capacity(marks.len());
+        let mut read = Vec::with_capacity(marks.len());
+        // A stable order keeps concurrent instances from deadlocking on row locks.
+        let mut keys: Vec<_> = marks.iter().collect();
+        keys.sort_by_key(|(k, _)| **k);
+        for ((c, u), mk) in keys {
+            convs.push(*c);
+            users.push(*u);
+            delivered.push(mk.delivered.min(i64::MAX as u64) as i64);
+            read.push(mk.read.min(i64::MAX as u64) as i64);
+        }
+        let mut tx = self.db.begin().await?;
+        let rows = sqlx::query(
+            "INSERT INTO watermarks AS w (conversation_id, user_id, delivered_seq, read_seq, updated_at)
+             SELECT c, u, d, r, now() FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[]) AS i(c, u, d, r)
+             ON CONFLICT (conversation_id, user_id) DO UPDATE SET
+                delivered_seq = GREATEST(w.delivered_seq, EXCLUDED.delivered_seq),
+                read_seq = GREATEST(w.read_seq, EXCLUDED.read_seq),
+                updated_at = now()
+             WHERE EXCLUDED.delivered_seq > w.delivered_seq OR EXCLUDED.read_seq > w.read_seq
+             RETURNING conversation_id, user_id, delivered_seq, read_seq",
+        )
+        .bind(&convs)
+        .bind(&users)
+        .bind(&delivered)
+        .bind(&read)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out: Vec<ReceiptEvent> = rows.iter().map(event).collect();
+        let moved: HashSet<(Uuid, Uuid)> =
+            out.iter().map(|e| (e.conversation_id, e.user_id)).collect();
+        let again: Vec<&(Uuid, Uuid)> = republish.iter().filter(|k| !moved.contains(k)).collect();
+        if !again.is_empty() {
+            let c: Vec<Uuid> = again.iter().map(|k| k.0).collect();
+            let u: Vec<Uuid> = again.iter().map(|k| k.1).collect();
+            let rows = sqlx::query(
+                "SELECT w.conversation_id, w.user_id, w.delivered_seq, w.read_seq
+                 FROM unnest($1::uuid[], $2::uuid[]) AS i(c, u)
+                 JOIN watermarks w ON w.conversation_id = i.c AND w.user_id = i.u",
+            )
+            .bind(&c)
+            .bind(&u)
+            .fetch_all(&mut *tx)
+            .await?;
+            out.extend(rows.iter().map(event));
+        }
+        tx.commit().await?;
+        metrics::counter!(m::RECEIPTS_APPLIED).increment(moved.len() as u64);
+        Ok(out)
+    }
+
+    /// Publish every event and wait for all PubAcks; false if any failed.
+    async fn publish(&self, events: &[ReceiptEvent]) -> bool {
+        let mut pending = Vec::with_capacity(events.len());
+        for e in events {
+            let Ok(payload) = serde_json::to_vec(e) else {
+                continue;
+            };
+            let mut headers = async_nats::HeaderMap::new();
+            let id = format!(
+                "{}:{}:{}:{}",
+                e.conversation_id, e.user_id, e.delivered_seq, e.read_seq
+            );
+            headers.insert("Nats-Msg-Id", id.as_str());
+            match self
+                .js
+                .publish_with_headers(
+                    subjects::evt_receipt(e.conversation_id),
+                    headers,
+                    payload.into(),
+                )
+                .await
+            {
+                Ok(ack) => pending.push(ack),
+                Err(error) => {
+                    tracing::warn!(%error, "receipt event publish failed");
+                    return false;
+                }
+            }
+        }
+        for ack in pending {
+            if let Err(error) = ack.await {
+                tracing::warn!(%error, "receipt event not acknowledged");
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn event(r: &sqlx::postgres::PgRow) -> ReceiptEvent {
+    ReceiptEvent {
+        v: SCHEMA_VERSION,
+        conversation_id: r.get("conversation_id"),
+        user_id: r.get("user_id"),
+        delivered_seq: r.get::<i64, _>("delivered_seq").max(0) as u64,
+        read_seq: r.get::<i64, _>("read_seq").max(0) as u64,
+        at: Utc::now(),
+    }
+}
