@@ -30,6 +30,8 @@ psql "postgres://postgres@127.0.0.1:5432/postgres" -tAc "select 1 from pg_databa
 
 export PARLEY_NATS_URL="nats://127.0.0.1:$nats_port"
 export PARLEY_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+# Keys of separate instances (a test run beside a dev run) never mix.
+export PARLEY_REDIS_PREFIX="${PARLEY_REDIS_PREFIX:-parley:$db:}"
 export PARLEY_JWT_PRIVATE_KEY_FILE="$state/jwt.key" PARLEY_JWT_PUBLIC_KEY_FILE="$state/jwt.pub"
 export PARLEY_WEB_DIR="$root/web/dist"
 bin="$CARGO_TARGET_DIR/$profile"
@@ -43,6 +45,8 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null 
 PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+1)) "$bin/parley-directory" 2>"$state/logs/directory.log" & pids+=($!)
 PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+2)) "$bin/parley-persist"   2>"$state/logs/persist.log" & pids+=($!)
 PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+3)) "$bin/parley-delivery"  2>"$state/logs/delivery.log" & pids+=($!)
+PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+4)) "$bin/parley-receipts"  2>"$state/logs/receipts.log" & pids+=($!)
+PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+5)) "$bin/parley-presence"  2>"$state/logs/presence.log" & pids+=($!)
 "$bin/parley-edge" 2>"$state/logs/edge.log" & pids+=($!)
 sleep 1
 echo

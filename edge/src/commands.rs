@@ -136,6 +136,12 @@ pub async fn accept(
             "you are not a member of this conversation",
         ));
     };
+    if state.members.blocked(conversation).await? {
+        return Err(ApiError::new(
+            ErrorCode::Blocked,
+            "this conversation is blocked; nobody can send in it",
+        ));
+    }
     match &mut action {
         MessageAction::Send {
             mentions,

@@ -6,6 +6,7 @@
 mod auth;
 mod commands;
 mod error;
+mod live;
 mod ratelimit;
 mod rest;
 mod state;
@@ -76,6 +77,13 @@ pub struct Settings {
     /// Seconds a cached member list is trusted without a membership event.
     #[arg(long, env = "PARLEY_MEMBER_CACHE_TTL_SECONDS", default_value_t = 30)]
     pub member_cache_ttl_seconds: u64,
+    /// Seconds between presence heartbeats of a connection.
+    #[arg(long, env = "PARLEY_PRESENCE_HEARTBEAT_SECONDS", default_value_t = 15)]
+    pub presence_heartbeat_seconds: u64,
+    /// Seconds a connection counts as online without a heartbeat (bounds how long the users
+    /// of a crashed edge still look online).
+    #[arg(long, env = "PARLEY_PRESENCE_TTL_SECONDS", default_value_t = 45)]
+    pub presence_ttl_seconds: u64,
 }
 
 pub struct Edge {
@@ -106,6 +114,13 @@ impl Edge {
             stop_aux.clone(),
         )
         .await?;
+        let read_settings = parley_kit::settings::SettingsCache::start(
+            nats.clone(),
+            Duration::from_secs(settings.member_cache_ttl_seconds),
+            100_000,
+            stop_aux.clone(),
+        )
+        .await?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("bind {}", settings.listen))?;
@@ -114,6 +129,7 @@ impl Edge {
             js,
             verifier,
             members,
+            read_settings,
             connections: Arc::new(Semaphore::new(settings.max_connections)),
             conn_tasks: TaskTracker::new(),
             draining: CancellationToken::new(),

@@ -25,6 +25,8 @@ pub struct Inner {
     pub js: async_nats::jetstream::Context,
     pub verifier: Verifier,
     pub members: MemberCache,
+    /// Read-receipt settings, to mask read watermarks shown to others.
+    pub read_settings: parley_kit::settings::SettingsCache,
     pub settings: crate::Settings,
     /// Open WebSocket connections (permits) and their tasks.
     pub connections: Arc<Semaphore>,

@@ -202,6 +202,36 @@ impl Ws {
         }
     }
 
+    /// Drop frames received but not yet matched, so that a following check sees only new ones.
+    pub fn forget_backlog(&mut self) {
+        self.backlog.clear();
+    }
+
+    /// Whether a frame matching `pred` arrives within `within` (others are kept).
+    pub async fn sees_within(&mut self, within: Duration, pred: impl Fn(&Value) -> bool) -> bool {
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            self.backlog.remove(i);
+            return true;
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.stream.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let Ok(v) = serde_json::from_str::<Value>(&t) else {
+                        continue;
+                    };
+                    if pred(&v) {
+                        return true;
+                    }
+                    self.backlog.push(v);
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => return false,
+            }
+        }
+    }
+
     pub async fn recv_type(&mut self, kind: &str) -> anyhow::Result<Value> {
         self.recv_until(|v| v["type"] == kind).await
     }

@@ -12,6 +12,8 @@ mod services;
 pub use clients::{Api, Session, Ws};
 pub use process::{Proc, Stack, StackOptions};
 pub use services::{Keys, NatsServer, TestDb};
+/// For tests that inspect a worker's tables directly.
+pub use sqlx;
 
 /// Give up on a condition after this long.
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);

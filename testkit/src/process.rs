@@ -136,7 +136,7 @@ pub struct StackOptions {
     pub edges: usize,
 }
 
-/// NATS + a fresh database + Redis prefix + directory, persist, delivery and edge(s).
+/// NATS + a fresh database + Redis prefix + every worker and edge(s).
 pub struct Stack {
     pub nats: NatsServer,
     pub db: TestDb,
@@ -145,6 +145,8 @@ pub struct Stack {
     pub directory: Option<Proc>,
     pub persist: Option<Proc>,
     pub delivery: Option<Proc>,
+    pub receipts: Option<Proc>,
+    pub presence: Option<Proc>,
     pub edges: Vec<Proc>,
     opts: StackOptions,
 }
@@ -167,12 +169,16 @@ impl Stack {
             directory: None,
             persist: None,
             delivery: None,
+            receipts: None,
+            presence: None,
             edges: Vec::new(),
             opts,
         };
         stack.directory = Some(stack.spawn_worker("parley-directory")?);
         stack.persist = Some(stack.spawn_worker("parley-persist")?);
         stack.delivery = Some(stack.spawn_worker("parley-delivery")?);
+        stack.receipts = Some(stack.spawn_worker("parley-receipts")?);
+        stack.presence = Some(stack.spawn_worker("parley-presence")?);
         for _ in 0..stack.opts.edges.max(1) {
             let edge = stack.spawn_edge()?;
             stack.edges.push(edge);

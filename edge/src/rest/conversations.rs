@@ -11,7 +11,7 @@ use parley_contracts::error::ApiError;
 use parley_contracts::subjects::svc;
 use parley_contracts::svc::{
     ConvCreate, ConvCreated, ConvGet, ConvList, ConvUpdate, HistorySummary, MembersAdd,
-    MembersRemove, SummaryItem, SummaryReply,
+    MembersRemove, ReceiptsMine, SummaryItem, SummaryReply, WatermarkList,
 };
 use parley_kit::nats::request;
 use uuid::Uuid;
@@ -31,11 +31,33 @@ pub async fn enrich(
     if convs.is_empty() {
         return Ok(convs);
     }
+    // Unread counts start after the caller's read watermark; without the receipts service
+    // every message from others counts as unread rather than failing the list.
+    let reads: HashMap<Uuid, u64> = match request::<_, WatermarkList>(
+        &s.nats,
+        svc::RECEIPTS_MINE,
+        &ReceiptsMine {
+            user_id: user,
+            conversation_ids: convs.iter().map(|c| c.id).collect(),
+        },
+    )
+    .await
+    {
+        Ok(w) => w
+            .items
+            .into_iter()
+            .map(|w| (w.conversation_id, w.read_seq))
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "read watermarks unavailable");
+            HashMap::new()
+        }
+    };
     let items = convs
         .iter()
         .map(|c| SummaryItem {
             conversation_id: c.id,
-            read_seq: 0,
+            read_seq: reads.get(&c.id).copied().unwrap_or(0),
         })
         .collect();
     let reply: SummaryReply = request(

@@ -4,13 +4,14 @@ mod auth;
 mod conversations;
 mod messages;
 mod openapi;
+mod receipts;
 mod users;
 
 pub use conversations::enrich;
 
 use axum::Router;
 use axum::extract::{FromRequest, Request};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use parley_contracts::ErrorCode;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -26,6 +27,11 @@ pub fn router() -> Router<AppState> {
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/users/me", get(users::me).patch(users::update_me))
+        .route("/users/me/blocks", get(users::blocks))
+        .route(
+            "/users/{id}/block",
+            post(users::block).delete(users::unblock),
+        )
         .route("/users/search", get(users::search))
         .route("/users/{id}", get(users::get))
         .route(
@@ -48,6 +54,12 @@ pub fn router() -> Router<AppState> {
             "/conversations/{id}/messages",
             get(messages::history).post(messages::send),
         )
+        .route(
+            "/conversations/{id}/messages/{message_id}/report",
+            post(receipts::report),
+        )
+        .route("/conversations/{id}/read", put(receipts::read))
+        .route("/conversations/{id}/receipts", get(receipts::list))
 }
 
 /// JSON body whose rejection is our error shape (`bad_request` + what was wrong).

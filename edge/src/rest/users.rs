@@ -1,13 +1,16 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use parley_contracts::api::{SearchQuery, UpdateMeRequest, User, UserList};
+use axum::http::StatusCode;
+use parley_contracts::api::{PresenceInfo, SearchQuery, UpdateMeRequest, User, UserList};
 use parley_contracts::subjects::svc;
-use parley_contracts::svc::{UserGet, UserSearch, UserUpdate};
+use parley_contracts::svc::{Block, Blocks, Empty, UserGet, UserSearch, UserUpdate};
 use parley_kit::nats::request;
+use uuid::Uuid;
 
 use super::{Body, parse_id};
 use crate::auth::AuthUser;
 use crate::error::Result;
+use crate::live;
 use crate::state::AppState;
 
 pub async fn me(State(s): State<AppState>, AuthUser(c): AuthUser) -> Result<Json<User>> {
@@ -60,21 +63,67 @@ pub async fn search(
     ))
 }
 
+/// A profile, with status and last seen when the user's privacy setting lets the caller see them.
 pub async fn get(
     State(s): State<AppState>,
     AuthUser(c): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<User>> {
     let user_id = parse_id(&id)?;
+    let mut user: User = request(
+        &s.nats,
+        svc::USER_GET,
+        &UserGet {
+            actor: c.sub,
+            user_id,
+        },
+    )
+    .await?;
+    // Presence is an extra: a presence outage leaves the profile readable.
+    match live::visible_presence(&s, c.sub, Some(vec![user_id])).await {
+        Ok(list) => {
+            user.presence = list
+                .into_iter()
+                .find(|p| p.user_id == user_id)
+                .map(|p| PresenceInfo {
+                    status: p.status,
+                    last_seen: p.last_seen,
+                });
+        }
+        Err(error) => tracing::debug!(%error, "presence unavailable"),
+    }
+    Ok(Json(user))
+}
+
+pub async fn block(
+    State(s): State<AppState>,
+    AuthUser(c): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    set_block(s, c.sub, &id, svc::BLOCK).await
+}
+
+pub async fn unblock(
+    State(s): State<AppState>,
+    AuthUser(c): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    set_block(s, c.sub, &id, svc::UNBLOCK).await
+}
+
+async fn set_block(
+    s: AppState,
+    actor: Uuid,
+    id: &str,
+    subject: &'static str,
+) -> Result<StatusCode> {
+    let user_id = parse_id(id)?;
+    let _: Empty = request(&s.nats, subject, &Block { actor, user_id }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn blocks(State(s): State<AppState>, AuthUser(c): AuthUser) -> Result<Json<UserList>> {
     Ok(Json(
-        request(
-            &s.nats,
-            svc::USER_GET,
-            &UserGet {
-                actor: c.sub,
-                user_id,
-            },
-        )
-        .await?,
+        request(&s.nats, svc::BLOCKS, &Blocks { actor: c.sub }).await?,
     ))
 }

@@ -5,6 +5,7 @@
 //! awaited: a client that cannot keep up is disconnected and will `sync`) and sync batches
 //! (awaited: a sync streams only as fast as the client reads).
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use futures::stream::{FuturesUnordered, SplitStream};
 use futures::{Future, SinkExt, StreamExt};
 use parley_contracts::api::AckStatus;
 use parley_contracts::error::ApiError;
-use parley_contracts::events::MessageAction;
+use parley_contracts::events::{MessageAction, PresenceAction, ReceiptKind};
 use parley_contracts::frames::{CLIENT_FRAME_TYPES, ClientFrame, FrameHead, ServerFrame};
 use parley_contracts::{ErrorCode, subjects};
 use parley_kit::metrics_names as m;
@@ -22,9 +23,9 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use uuid::Uuid;
 
 use crate::auth::Claims;
-use crate::commands;
 use crate::ratelimit::Bucket;
 use crate::state::AppState;
+use crate::{commands, live};
 
 /// Commands awaiting their PubAck per connection; beyond it the connection stops reading.
 const MAX_IN_FLIGHT: usize = 128;
@@ -110,11 +111,24 @@ pub async fn run(
         sync_task: None,
         last_seen: Instant::now(),
         typing: Default::default(),
+        connection_id: Uuid::now_v7(),
+        receipts_sent: Default::default(),
     };
     match s.nats.subscribe(subjects::user(user)).await {
         Ok(sub) => {
             conn.push(&ServerFrame::Ready { user_id: user });
+            live::presence(&s, user, conn.connection_id, PresenceAction::Connect, None).await;
+            let contacts = tokio::spawn(push_contacts_presence(s.clone(), user, conn.out.clone()));
             conn.run(&mut stream, sub).await;
+            contacts.abort();
+            live::presence(
+                &s,
+                user,
+                conn.connection_id,
+                PresenceAction::Disconnect,
+                None,
+            )
+            .await;
         }
         Err(error) => {
             tracing::warn!(%error, "cannot subscribe to the user's subject");
@@ -131,6 +145,26 @@ pub async fn run(
     conn.typing.disconnected(&s, user).await;
     drop(conn);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+/// A new device learns its contacts' presence (as far as their privacy settings allow) once;
+/// changes then arrive as `presence` frames.
+async fn push_contacts_presence(s: AppState, user: Uuid, out: mpsc::Sender<Message>) {
+    match live::visible_presence(&s, user, None).await {
+        Ok(list) => {
+            for p in list.into_iter().filter(|p| p.user_id != user) {
+                let frame = ServerFrame::Presence {
+                    user_id: p.user_id,
+                    status: p.status,
+                    last_seen: p.last_seen,
+                };
+                if out.send(text(&frame)).await.is_err() {
+                    break;
+                }
+            }
+        }
+        Err(error) => tracing::debug!(%error, "contacts' presence unavailable"),
+    }
 }
 
 /// The first frame must be `auth` with a valid token, within the auth timeout.
@@ -171,7 +205,15 @@ struct Conn {
     sync_task: Option<tokio::task::JoinHandle<()>>,
     last_seen: Instant,
     typing: super::typing::Typing,
+    /// This socket's identity for presence (one user may have many).
+    connection_id: Uuid,
+    /// Highest delivered/read seq already forwarded per conversation: a client re-reporting
+    /// an old watermark costs nothing downstream.
+    receipts_sent: HashMap<(Uuid, ReceiptKind), u64>,
 }
+
+/// Conversations whose sent receipts a connection remembers at most.
+const RECEIPT_MEMORY: usize = 1024;
 
 enum Flow {
     Continue,
@@ -204,6 +246,10 @@ impl Conn {
         let ping_every = Duration::from_secs(self.s.settings.ping_seconds.max(1));
         let mut ping = tokio::time::interval(ping_every);
         ping.tick().await;
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(
+            self.s.settings.presence_heartbeat_seconds.max(1),
+        ));
+        heartbeat.tick().await;
         let draining = self.s.draining.clone();
         loop {
             let until_expiry = Duration::from_secs(self.expires.saturating_sub(now_secs()));
@@ -248,6 +294,9 @@ impl Conn {
                         }
                     };
                     if matches!(flow, Flow::Close) { break; }
+                }
+                _ = heartbeat.tick() => {
+                    live::presence(&self.s, self.user, self.connection_id, PresenceAction::Heartbeat, None).await;
                 }
                 _ = ping.tick() => {
                     if self.last_seen.elapsed() > ping_every * 3 {
@@ -318,6 +367,34 @@ impl Conn {
                     Err(e) => self.flow(self.error(reference, e)),
                 }
             }
+            ClientFrame::MessageDelivered {
+                conversation_id,
+                seq,
+            } => {
+                self.receipt(reference, conversation_id, ReceiptKind::Delivered, seq)
+                    .await
+            }
+            ClientFrame::MessageRead {
+                conversation_id,
+                seq,
+            } => {
+                self.receipt(reference, conversation_id, ReceiptKind::Read, seq)
+                    .await
+            }
+            ClientFrame::PresenceSet { status } => {
+                if !self.take_token() {
+                    return self.flow(self.rate_limited(reference));
+                }
+                live::presence(
+                    &self.s,
+                    self.user,
+                    self.connection_id,
+                    PresenceAction::Set,
+                    Some(status),
+                )
+                .await;
+                Flow::Continue
+            }
             ClientFrame::Ping { reference } => {
                 self.flow(self.push(&ServerFrame::Pong { reference }))
             }
@@ -337,13 +414,8 @@ impl Conn {
                         ApiError::new(ErrorCode::UnknownType, "unsupported frame"),
                     ));
                 };
-                if !self.bucket.try_take() {
-                    metrics::counter!(m::EDGE_RATE_LIMITED, "scope" => "connection").increment(1);
-                    let e = ApiError::new(
-                        ErrorCode::RateLimited,
-                        "you are sending too fast; slow down",
-                    );
-                    return self.flow(self.error(Some(id.to_string()), e));
+                if !self.take_token() {
+                    return self.flow(self.rate_limited(Some(id.to_string())));
                 }
                 if let MessageAction::Send { .. } = action {
                     self.typing.sent(&self.s, self.user, conversation).await;
@@ -359,6 +431,62 @@ impl Conn {
                     Err(e) => self.flow(self.error(Some(id.to_string()), e)),
                 }
             }
+        }
+    }
+
+    fn take_token(&mut self) -> bool {
+        let ok = self.bucket.try_take();
+        if !ok {
+            metrics::counter!(m::EDGE_RATE_LIMITED, "scope" => "connection").increment(1);
+        }
+        ok
+    }
+
+    fn rate_limited(&self, reference: Option<String>) -> bool {
+        self.error(
+            reference,
+            ApiError::new(
+                ErrorCode::RateLimited,
+                "you are sending too fast; slow down",
+            ),
+        )
+    }
+
+    /// Forward a watermark unless this socket already reported one at least as high (read
+    /// implies delivered). Nothing is acknowledged: `message:status` is the answer.
+    async fn receipt(
+        &mut self,
+        reference: Option<String>,
+        conversation: Uuid,
+        kind: ReceiptKind,
+        seq: u64,
+    ) -> Flow {
+        let sent = |k| {
+            self.receipts_sent
+                .get(&(conversation, k))
+                .copied()
+                .unwrap_or(0)
+        };
+        let already = match kind {
+            ReceiptKind::Delivered => sent(ReceiptKind::Delivered).max(sent(ReceiptKind::Read)),
+            ReceiptKind::Read => sent(ReceiptKind::Read),
+        };
+        if seq != 0 && seq <= already {
+            return Flow::Continue;
+        }
+        if !self.take_token() {
+            return self.flow(self.rate_limited(reference));
+        }
+        match live::receipt(&self.s, self.user, conversation, kind, seq).await {
+            // The PubAck is not awaited: a lost receipt is superseded by the next one.
+            Ok(_ack) => {
+                if self.receipts_sent.len() >= RECEIPT_MEMORY {
+                    self.receipts_sent.clear();
+                }
+                self.receipts_sent.insert((conversation, kind), seq);
+                Flow::Continue
+            }
+            Err(e) => self.flow(self.error(reference, e)),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The delivery worker: fans sequenced events out to every member's devices. It consumes
-//! `chat.evt.msg.>` and `chat.evt.member.>` and core-publishes ready-to-send frames on
+//! `chat.evt.msg.>`, `chat.evt.member.>`, `chat.evt.receipt.>` and `chat.evt.presence.>` and
+//! core-publishes ready-to-send frames on
 //! `chat.user.<userId>`, where each edge connection of that user listens. It stores nothing:
 //! a device that is offline catches up through `sync`.
 
@@ -76,9 +77,17 @@ impl Delivery {
             members.clone(),
             shutdown.clone(),
         ));
+        let settings = parley_kit::settings::SettingsCache::start(
+            self.nats.clone(),
+            Duration::from_secs(self.settings.member_cache_ttl_seconds),
+            self.settings.member_cache_capacity,
+            self.ops.stop_token(),
+        )
+        .await?;
         let router = route::Router {
             nats: self.nats.clone(),
             members,
+            settings,
         };
         self.ops.drain_on(&shutdown);
         tracing::info!("delivery running");

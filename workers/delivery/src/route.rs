@@ -5,17 +5,22 @@ use std::time::Duration;
 use async_nats::jetstream;
 use bytes::Bytes;
 use chrono::Utc;
-use parley_contracts::events::{MemberEvent, MessageEvent, MessageEventKind};
+use parley_contracts::events::{
+    MemberEvent, MessageEvent, MessageEventKind, PresenceEvent, ReceiptEvent,
+};
 use parley_contracts::frames::ServerFrame;
 use parley_contracts::subjects;
+use parley_contracts::svc::{PresenceAudience, UserIds};
 use parley_kit::consume::{BatchHandler, Outcome};
 use parley_kit::members::MemberCache;
 use parley_kit::metrics_names as m;
+use parley_kit::settings::{SettingsCache, visible_read_seq};
 use uuid::Uuid;
 
 pub struct Router {
     pub nats: async_nats::Client,
     pub members: MemberCache,
+    pub settings: SettingsCache,
 }
 
 impl BatchHandler for Router {
@@ -26,6 +31,10 @@ impl BatchHandler for Router {
                 self.message_event(&msg.payload).await
             } else if subjects::is_evt_member(&msg.subject) {
                 self.member_event(&msg.payload).await
+            } else if subjects::is_evt_receipt(&msg.subject) {
+                self.receipt_event(&msg.payload).await
+            } else if subjects::is_evt_presence(&msg.subject) {
+                self.presence_event(&msg.payload).await
             } else {
                 Outcome::Ack
             };
@@ -92,14 +101,7 @@ impl Router {
             }
         };
         let conv = evt.conversation.id;
-        self.members.put(
-            conv,
-            evt.conversation
-                .members
-                .iter()
-                .map(|m| (m.user_id, m.role))
-                .collect(),
-        );
+        self.members.put_event(&evt);
         // Removed users get the new state too (they see themselves gone), then `conversation:removed`.
         let ids: Vec<Uuid> = evt
             .conversation
@@ -126,6 +128,102 @@ impl Router {
         } else {
             Outcome::Retry(Duration::from_millis(200))
         }
+    }
+
+    /// A member's watermarks → `message:status` to every member, the read watermark masked
+    /// for anyone on either side of a read-receipts-off setting.
+    async fn receipt_event(&self, payload: &[u8]) -> Outcome {
+        let evt: ReceiptEvent = match serde_json::from_slice(payload) {
+            Ok(e) => e,
+            Err(error) => {
+                tracing::error!(%error, "undecodable receipt event skipped");
+                return Outcome::Reject;
+            }
+        };
+        let members = match self.members.members(evt.conversation_id).await {
+            Ok(m) => m,
+            Err(error) => {
+                tracing::warn!(%error, "members unavailable; retrying");
+                return Outcome::Retry(Duration::from_millis(500));
+            }
+        };
+        let ids: Vec<Uuid> = members.iter().map(|(u, _)| *u).collect();
+        let settings = match self.settings.read_receipts(&ids).await {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::warn!(%error, "settings unavailable; retrying");
+                return Outcome::Retry(Duration::from_millis(500));
+            }
+        };
+        let frame = |read_seq| {
+            Bytes::from(
+                ServerFrame::MessageStatus {
+                    conversation_id: evt.conversation_id,
+                    user_id: evt.user_id,
+                    delivered_seq: evt.delivered_seq,
+                    read_seq,
+                }
+                .to_json(),
+            )
+        };
+        let (full, masked) = (frame(evt.read_seq), frame(0));
+        for viewer in &ids {
+            let shown = visible_read_seq(&settings, *viewer, evt.user_id, evt.read_seq);
+            let bytes = if shown == evt.read_seq {
+                full.clone()
+            } else {
+                masked.clone()
+            };
+            if !self.fan_out(&[*viewer], bytes).await {
+                return Outcome::Retry(Duration::from_millis(200));
+            }
+        }
+        metrics::counter!(m::MESSAGES_DELIVERED, "kind" => "receipt.updated")
+            .increment(ids.len() as u64);
+        Outcome::Ack
+    }
+
+    /// A presence change → the user's audience (contacts allowed by privacy and blocks, as the
+    /// directory computes it) and the user's own devices.
+    async fn presence_event(&self, payload: &[u8]) -> Outcome {
+        let evt: PresenceEvent = match serde_json::from_slice(payload) {
+            Ok(e) => e,
+            Err(error) => {
+                tracing::error!(%error, "undecodable presence event skipped");
+                return Outcome::Reject;
+            }
+        };
+        let audience: UserIds = match parley_kit::nats::request(
+            &self.nats,
+            subjects::svc::PRESENCE_AUDIENCE,
+            &PresenceAudience {
+                user_id: evt.user_id,
+            },
+        )
+        .await
+        {
+            Ok(a) => a,
+            Err(error) => {
+                tracing::warn!(%error, "presence audience unavailable; retrying");
+                return Outcome::Retry(Duration::from_millis(500));
+            }
+        };
+        let frame = Bytes::from(
+            ServerFrame::Presence {
+                user_id: evt.user_id,
+                status: evt.status,
+                last_seen: evt.last_seen,
+            }
+            .to_json(),
+        );
+        let mut ids = audience.user_ids;
+        ids.push(evt.user_id);
+        if !self.fan_out(&ids, frame).await {
+            return Outcome::Retry(Duration::from_millis(200));
+        }
+        metrics::counter!(m::MESSAGES_DELIVERED, "kind" => "presence.changed")
+            .increment(ids.len() as u64);
+        Outcome::Ack
     }
 
     async fn fan_out(&self, users: &[Uuid], frame: Bytes) -> bool {

@@ -138,3 +138,31 @@ pub async fn summary(db: &PgPool, req: svc::HistorySummary) -> Result<SummaryRep
         .collect();
     Ok(SummaryReply { items })
 }
+
+/// Store a report of a message of the conversation (the edge checked the reporter is a
+/// member). Reporting the same message twice returns the first report.
+pub async fn report(
+    db: &PgPool,
+    req: svc::Report,
+) -> Result<parley_contracts::api::ReportCreated, ApiError> {
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "WITH ins AS (
+            INSERT INTO reports (id, conversation_id, message_id, reporter_id, sender_id, body_snapshot, reason)
+            SELECT $1, m.conversation_id, m.id, $4, m.sender_id, m.body, $5
+            FROM messages m WHERE m.id = $3 AND m.conversation_id = $2
+            ON CONFLICT (message_id, reporter_id) DO NOTHING RETURNING id)
+         SELECT id FROM ins
+         UNION ALL SELECT id FROM reports WHERE message_id = $3 AND reporter_id = $4
+         LIMIT 1",
+    )
+    .bind(Uuid::now_v7())
+    .bind(req.conversation_id)
+    .bind(req.message_id)
+    .bind(req.actor)
+    .bind(&req.reason)
+    .fetch_optional(db)
+    .await
+    .map_err(db_err)?;
+    id.map(|id| parley_contracts::api::ReportCreated { id })
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such message"))
+}

@@ -137,6 +137,7 @@ async fn dispatch(db: &PgPool, subject: &str, payload: Bytes) -> Bytes {
         s::HISTORY_PAGE => call(db, &payload, history::page).await,
         s::HISTORY_RANGE => call(db, &payload, history::range).await,
         s::HISTORY_SUMMARY => call(db, &payload, history::summary).await,
+        s::HISTORY_REPORT => call(db, &payload, history::report).await,
         other => encode::<()>(Err(ApiError::new(
             ErrorCode::NotFound,
             format!("no endpoint {other}"),
