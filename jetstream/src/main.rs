@@ -6,7 +6,7 @@ use parley_jetstream::{Change, Topology, apply};
 #[derive(Parser)]
 #[command(about = "Provision Parley's JetStream streams and consumers")]
 struct Cli {
-    /// NATS server URL.
+    /// NATS server URL, or a comma-separated list of a cluster's nodes.
     #[arg(long, env = "PARLEY_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
     /// Stream replicas (1 for a single node, 3 for a production cluster).
@@ -25,7 +25,13 @@ enum Cmd {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let client = async_nats::connect(&cli.nats_url).await?;
+    // async-nats parses a string as one URL: split a cluster's list here.
+    let addrs = cli
+        .nats_url
+        .split(',')
+        .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let client = async_nats::connect(addrs).await?;
     let js = async_nats::jetstream::new(client);
     match cli.command {
         Cmd::Apply => {

@@ -23,7 +23,7 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
         .event_callback(|event| async move {
             tracing::info!(%event, "nats connection event");
         })
-        .connect(url)
+        .connect(server_addrs(url)?)
         .await?;
     // retry_on_initial_connect returns at once; give the first connection a moment so start-up
     // logs are honest, without failing if NATS comes up later.
@@ -34,6 +34,23 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(client)
+}
+
+/// Parse `PARLEY_NATS_URL`: one URL or a comma-separated list (every node of a cluster, so
+/// the first connection does not depend on one node being up). async-nats parses a `&str` as
+/// a single URL, so the list is split here.
+pub fn server_addrs(urls: &str) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
+    let addrs = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .map_err(|e| anyhow::anyhow!("invalid NATS URL {u:?}: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(!addrs.is_empty(), "no NATS URL given");
+    Ok(addrs)
 }
 
 /// Send a JSON request to a Parley service and decode its [`Reply`].
@@ -101,5 +118,16 @@ impl Fabric {
             js,
             readiness,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_comma_separated_list_names_every_node() {
+        let addrs = super::server_addrs("nats://a:4222, nats://b:4222,nats://c:4222").unwrap();
+        assert_eq!(addrs.len(), 3);
+        assert!(super::server_addrs("nats://a:4222,nats://a:x").is_err());
+        assert!(super::server_addrs(" ").is_err());
     }
 }
