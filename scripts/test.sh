@@ -11,6 +11,8 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+step "compose.yaml: valid, and its binaries, PARLEY_* variables and mounts exist"
+scripts/check-compose.sh
 step "rustfmt"
 cargo fmt --all -- --check
 step "clippy"
