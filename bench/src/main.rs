@@ -35,14 +35,35 @@ struct Args {
     /// Seconds of sending.
     #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// Typing starts per second, all users together (the edge passes one per second per user
+    /// and conversation; the generator never asks more often than that).
+    #[arg(long, default_value_t = 100)]
+    typing_rate: u64,
+    /// Every k-th received message is marked read by its receiver (0 = no reads).
+    #[arg(long, default_value_t = 10)]
+    read_every: u64,
     /// Parallel registrations during set-up.
     #[arg(long, default_value_t = 16)]
     setup_concurrency: usize,
 }
 
+/// What a socket's writer sends.
+enum Out {
+    Send(Uuid, Uuid),
+    Typing(Uuid),
+    /// conversation, seq
+    Read(Uuid, u64),
+}
+
 struct Stats {
     ack: Mutex<Histogram<u64>>,
     recv: Mutex<Histogram<u64>>,
+    typing: Mutex<Histogram<u64>>,
+    status: Mutex<Histogram<u64>>,
+    /// (conversation, typer) → when the start was sent.
+    typing_sent: std::sync::Mutex<HashMap<(Uuid, Uuid), Instant>>,
+    /// (conversation, reader) → (seq, when `message:read` was sent).
+    read_sent: std::sync::Mutex<HashMap<(Uuid, Uuid), (u64, Instant)>>,
     acks: AtomicU64,
     received: AtomicU64,
     errors: AtomicU64,
@@ -133,6 +154,10 @@ async fn main() -> anyhow::Result<()> {
     let stats = Arc::new(Stats {
         ack: Mutex::new(hist()),
         recv: Mutex::new(hist()),
+        typing: Mutex::new(hist()),
+        status: Mutex::new(hist()),
+        typing_sent: Default::default(),
+        read_sent: Default::default(),
         acks: AtomicU64::new(0),
         received: AtomicU64::new(0),
         errors: AtomicU64::new(0),
@@ -148,17 +173,35 @@ async fn main() -> anyhow::Result<()> {
             json!({"type": "auth", "token": token}).to_string().into(),
         ))
         .await?;
-        let (tx, mut rx) = mpsc::channel::<(Uuid, Uuid)>(1024);
+        let (tx, mut rx) = mpsc::channel::<Out>(1024);
         let stats = stats.clone();
         let pending: Arc<std::sync::Mutex<HashMap<Uuid, Instant>>> = Arc::default();
         let p2 = pending.clone();
+        let me = tokens[i].0;
+        let st = stats.clone();
         tokio::spawn(async move {
-            while let Some((id, conv)) = rx.recv().await {
-                let t = epoch.elapsed().as_micros();
-                if let Ok(mut p) = p2.lock() {
-                    p.insert(id, Instant::now());
-                }
-                let frame = json!({"type": "message:send", "id": id, "conversationId": conv, "body": format!("t={t}")});
+            while let Some(out) = rx.recv().await {
+                let frame = match out {
+                    Out::Send(id, conv) => {
+                        let t = epoch.elapsed().as_micros();
+                        if let Ok(mut p) = p2.lock() {
+                            p.insert(id, Instant::now());
+                        }
+                        json!({"type": "message:send", "id": id, "conversationId": conv, "body": format!("t={t}")})
+                    }
+                    Out::Typing(conv) => {
+                        if let Ok(mut t) = st.typing_sent.lock() {
+                            t.insert((conv, me), Instant::now());
+                        }
+                        json!({"type": "typing:start", "conversationId": conv})
+                    }
+                    Out::Read(conv, seq) => {
+                        if let Ok(mut r) = st.read_sent.lock() {
+                            r.insert((conv, me), (seq, Instant::now()));
+                        }
+                        json!({"type": "message:read", "conversationId": conv, "seq": seq})
+                    }
+                };
                 if sink
                     .send(Message::Text(frame.to_string().into()))
                     .await
@@ -168,7 +211,8 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         });
-        let me = tokens[i].0;
+        let reads = tx.clone();
+        let read_every = args.read_every;
         tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
                 let Message::Text(t) = msg else { continue };
@@ -197,7 +241,71 @@ async fn main() -> anyhow::Result<()> {
                         if let Some(t) = t {
                             let lat = epoch.elapsed().as_micros().saturating_sub(t) as u64;
                             let _ = stats.recv.lock().await.record(lat.max(1));
-                            stats.received.fetch_add(1, Ordering::Relaxed);
+                            let n = stats.received.fetch_add(1, Ordering::Relaxed);
+                            let conv = v["message"]["conversationId"]
+                                .as_str()
+                                .and_then(|c| c.parse().ok());
+                            if let (Some(conv), Some(seq)) = (conv, v["message"]["seq"].as_u64())
+                                && read_every > 0
+                                && n.is_multiple_of(read_every)
+                            {
+                                let _ = reads.try_send(Out::Read(conv, seq));
+                            }
+                        }
+                    }
+                    Some("typing") if v["state"] == "start" => {
+                        let key = (
+                            v["conversationId"]
+                                .as_str()
+                                .and_then(|c| c.parse().ok())
+                                .unwrap_or_default(),
+                            v["userId"]
+                                .as_str()
+                                .and_then(|c| c.parse().ok())
+                                .unwrap_or_default(),
+                        );
+                        let sent = stats
+                            .typing_sent
+                            .lock()
+                            .ok()
+                            .and_then(|mut t| t.remove(&key));
+                        if let Some(sent) = sent {
+                            let _ = stats
+                                .typing
+                                .lock()
+                                .await
+                                .record(sent.elapsed().as_micros().max(1) as u64);
+                        }
+                    }
+                    Some("message:status") if v["userId"] != me.to_string() => {
+                        let key = (
+                            v["conversationId"]
+                                .as_str()
+                                .and_then(|c| c.parse().ok())
+                                .unwrap_or_default(),
+                            v["userId"]
+                                .as_str()
+                                .and_then(|c| c.parse().ok())
+                                .unwrap_or_default(),
+                        );
+                        let read = v["readSeq"].as_u64().unwrap_or(0);
+                        let sent =
+                            stats
+                                .read_sent
+                                .lock()
+                                .ok()
+                                .and_then(|mut r| match r.get(&key) {
+                                    Some((seq, _)) if *seq <= read => {
+                                        r.remove(&key).map(|(_, at)| at)
+                                    }
+                                    _ => None,
+                                });
+                        if let Some(sent) = sent {
+                            let _ = stats
+                                .status
+                                .lock()
+                                .await
+                                .record(sent.elapsed().as_micros().max(1) as u64);
                         }
                     }
                     Some("error") => {
@@ -236,10 +344,33 @@ async fn main() -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let run_start = Instant::now();
+    // Typing, open loop on its own clock; a user types again only after the edge's throttle.
+    if let Some(nanos) = 1_000_000_000u64.checked_div(args.typing_rate) {
+        let senders = senders.clone();
+        let every = Duration::from_nanos(nanos);
+        let until = run_start + Duration::from_secs(args.seconds);
+        tokio::spawn(async move {
+            let mut last: HashMap<usize, Instant> = HashMap::new();
+            let mut tick = tokio::time::interval(every);
+            while Instant::now() < until {
+                tick.tick().await;
+                let i = rand::random_range(0..senders.len());
+                if last
+                    .get(&i)
+                    .is_some_and(|t| t.elapsed() < Duration::from_millis(1100))
+                {
+                    continue;
+                }
+                last.insert(i, Instant::now());
+                let (tx, conv) = &senders[i];
+                let _ = tx.try_send(Out::Typing(*conv));
+            }
+        });
+    }
     for n in 0..total {
         tick.tick().await;
         let (tx, conv) = &senders[rand::random_range(0..senders.len())];
-        let _ = tx.try_send((Uuid::now_v7(), *conv));
+        let _ = tx.try_send(Out::Send(Uuid::now_v7(), *conv));
         if n % 10 == 0 {
             let nats = nats.clone();
             let baseline = baseline.clone();
@@ -278,6 +409,8 @@ async fn main() -> anyhow::Result<()> {
     );
     print("send→ack", &*stats.ack.lock().await);
     print("send→receive", &*stats.recv.lock().await);
+    print("typing start→shown", &*stats.typing.lock().await);
+    print("read→status shown", &*stats.status.lock().await);
     print("nats request/reply", &*baseline.lock().await);
     Ok(())
 }

@@ -319,7 +319,7 @@ async fn presence_follows_devices_status_and_privacy() -> anyhow::Result<()> {
     a2.send(json!({"type": "presence:set", "status": "online"}))
         .await?;
     b.recv_until(presence(&ann, "online")).await?;
-    b.forget_backlog();
+    b.drain(Duration::from_millis(300)).await;
     drop(a1);
     assert!(
         !b.sees_within(Duration::from_millis(1500), presence(&ann, "offline"))
@@ -358,7 +358,7 @@ async fn presence_follows_devices_status_and_privacy() -> anyhow::Result<()> {
     let me = patch_me(&stack, &ann, json!({"presencePrivacy": "nobody"})).await?;
     assert_eq!(me["presencePrivacy"], "nobody");
     assert!(profile(&ben).await?.get("presence").is_none());
-    b.forget_backlog();
+    b.drain(Duration::from_millis(300)).await;
     drop(_a);
     assert!(
         !b.sees_within(Duration::from_secs(3), any_presence_of(&ann))
@@ -452,7 +452,7 @@ async fn blocked_users_are_refused() -> anyhow::Result<()> {
 
     // No presence across the block: Ann's comings and goings are not pushed to Ben, and
     // Ben cannot read it from her profile.
-    b.forget_backlog();
+    b.drain(Duration::from_millis(300)).await;
     drop(a);
     assert!(
         !b.sees_within(Duration::from_secs(3), any_presence_of(&ann))

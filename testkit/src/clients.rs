@@ -202,9 +202,11 @@ impl Ws {
         }
     }
 
-    /// Drop frames received but not yet matched, so that a following check sees only new ones.
-    pub fn forget_backlog(&mut self) {
+    /// Drop every frame received or in flight now (quiet for `quiet`), so that a following
+    /// check sees only frames caused by what happens next.
+    pub async fn drain(&mut self, quiet: Duration) {
         self.backlog.clear();
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(quiet, self.stream.next()).await {}
     }
 
     /// Whether a frame matching `pred` arrives within `within` (others are kept).
