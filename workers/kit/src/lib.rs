@@ -7,6 +7,7 @@
 pub mod args;
 pub mod consume;
 pub mod db;
+pub mod follow;
 pub mod members;
 pub mod metrics_names;
 pub mod nats;

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use parley_contracts::api::Role;
 use parley_contracts::error::ApiError;
 use parley_contracts::events::MemberEvent;
@@ -42,25 +41,18 @@ impl MemberCache {
             ttl,
             capacity,
         };
-        let mut sub = nats.subscribe(subjects::EVT_MEMBER_ALL).await?;
         let c = cache.clone();
-        tokio::spawn(async move {
-            loop {
-                let msg = tokio::select! {
-                    _ = stop.cancelled() => break,
-                    m = sub.next() => m,
-                };
-                let Some(msg) = msg else { break };
-                match serde_json::from_slice::<MemberEvent>(&msg.payload) {
-                    Ok(evt) => c.put_event(&evt),
-                    Err(_) => {
-                        if let Some(id) = subjects::trailing_id(&msg.subject) {
-                            c.forget(id);
-                        }
+        crate::follow::follow(&nats, subjects::EVT_MEMBER_ALL, stop, move |msg| {
+            match serde_json::from_slice::<MemberEvent>(&msg.payload) {
+                Ok(evt) => c.put_event(&evt),
+                Err(_) => {
+                    if let Some(id) = subjects::trailing_id(&msg.subject) {
+                        c.forget(id);
                     }
                 }
             }
-        });
+        })
+        .await?;
         Ok(cache)
     }
 

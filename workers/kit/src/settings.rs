@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use parley_contracts::error::ApiError;
 use parley_contracts::subjects::{self, svc};
 use parley_contracts::svc::{SettingsGet, SettingsReply};
@@ -34,22 +33,15 @@ impl SettingsCache {
             ttl,
             capacity,
         };
-        let mut sub = nats.subscribe(subjects::EVT_USER_ALL).await?;
         let c = cache.clone();
-        tokio::spawn(async move {
-            loop {
-                let msg = tokio::select! {
-                    _ = stop.cancelled() => break,
-                    m = sub.next() => m,
-                };
-                let Some(msg) = msg else { break };
-                if let Some(user) = subjects::trailing_id(&msg.subject)
-                    && let Ok(mut map) = c.inner.lock()
-                {
-                    map.remove(&user);
-                }
+        crate::follow::follow(&nats, subjects::EVT_USER_ALL, stop, move |msg| {
+            if let Some(user) = subjects::trailing_id(&msg.subject)
+                && let Ok(mut map) = c.inner.lock()
+            {
+                map.remove(&user);
             }
-        });
+        })
+        .await?;
         Ok(cache)
     }
 
