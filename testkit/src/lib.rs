@@ -7,10 +7,12 @@
 
 mod clients;
 mod process;
+mod scale;
 mod services;
 
 pub use clients::{Api, Session, Ws};
 pub use process::{Proc, Stack, StackOptions};
+pub use scale::{Replicas, STATELESS_WORKERS, history, history_of_at_least};
 pub use services::{Keys, NatsServer, TestDb};
 /// For tests that inspect a worker's tables directly.
 pub use sqlx;
