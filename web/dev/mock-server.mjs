@@ -34,6 +34,10 @@ const refresh = new Map(); // token -> userId
 const conversations = new Map(); // id -> conversation record
 const sockets = new Map(); // userId -> Set<ws>
 const presence = new Map(); // userId -> { status, lastSeen }
+const blocks = new Set(); // `${blocker}/${blocked}`
+const reports = []; // { id, conversationId, messageId, reporterId, reason }
+const blockedPair = (a, b) => blocks.has(`${a}/${b}`) || blocks.has(`${b}/${a}`);
+const isBlocked = (c) => c.type === 'direct' && c.members.length === 2 && blockedPair(c.members[0].userId, c.members[1].userId);
 const commandIds = new Set();
 
 const now = () => new Date().toISOString();
@@ -93,6 +97,7 @@ function conversationView(c, forUserId) {
     lastSeq: c.seq,
     lastMessage: last ? { seq: last.seq, senderId: last.senderId, preview: last.deleted ? 'Message deleted' : last.body.slice(0, 120), createdAt: last.createdAt } : null,
     unreadCount: unread,
+    blocked: isBlocked(c),
   };
 }
 
@@ -253,12 +258,28 @@ async function api(req, res, path, query) {
       const found = [...users.values()].filter((u) => q && (u.username.toLowerCase().includes(q) || u.displayName.toLowerCase().includes(q)));
       return reply(200, { users: found.slice(0, 20).map(publicUser) });
     }
+    if (seg[1] === 'me' && seg[2] === 'blocks' && method === 'GET') {
+      const list = [...blocks].filter((k) => k.startsWith(`${me.id}/`)).map((k) => publicUser(users.get(k.split('/')[1])));
+      return reply(200, { users: list });
+    }
     if (seg[1] && seg.length === 2 && method === 'GET') {
       const u = users.get(seg[1]);
       if (!u) throw new HttpError(404, 'not_found', 'No such user');
-      return reply(200, publicUser(u));
+      const p = presence.get(u.id);
+      const visible = u.id === me.id || (u.presencePrivacy !== 'nobody' && !blockedPair(me.id, u.id));
+      const shown = p ? { status: p.status === 'invisible' ? 'offline' : p.status, lastSeen: p.lastSeen } : { status: 'offline', lastSeen: null };
+      return reply(200, visible ? { ...publicUser(u), presence: shown } : publicUser(u));
     }
-    if (seg[2] === 'block') return reply(204);
+    if (seg[2] === 'block' && (method === 'POST' || method === 'DELETE')) {
+      if (!users.has(seg[1])) throw new HttpError(404, 'not_found', 'No such user');
+      if (seg[1] === me.id) throw new HttpError(400, 'bad_request', 'You cannot block yourself');
+      if (method === 'POST') blocks.add(`${me.id}/${seg[1]}`);
+      else blocks.delete(`${me.id}/${seg[1]}`);
+      for (const c of conversations.values()) {
+        if (c.type === 'direct' && isMember(c, me.id) && isMember(c, seg[1])) announceConversation(c);
+      }
+      return reply(204);
+    }
   }
 
   if (seg[0] === 'conversations') {
@@ -315,13 +336,19 @@ async function api(req, res, path, query) {
     }
     if (seg[2] === 'messages' && seg.length === 3 && method === 'POST') {
       if (!UUID_RE.test(body.id ?? '')) throw new HttpError(400, 'invalid_id', 'id must be a UUID');
+      if (isBlocked(c)) throw new HttpError(403, 'blocked', 'this conversation is blocked; nobody can send in it');
       if (!c.messages.has(body.id)) {
         const m = appendMessage(c, { id: body.id, senderId: me.id, body: String(body.body ?? '') });
         broadcast(c, { type: 'message:new', message: m });
       }
       return reply(202, { id: body.id, status: 'accepted' });
     }
-    if (seg[2] === 'messages' && seg[4] === 'report') return reply(204);
+    if (seg[2] === 'messages' && seg[4] === 'report' && method === 'POST') {
+      if (!c.messages.has(seg[3])) throw new HttpError(404, 'not_found', 'No such message');
+      const r = { id: randomUUID(), conversationId: c.id, messageId: seg[3], reporterId: me.id, reason: String(body.reason ?? '') };
+      reports.push(r);
+      return reply(201, { id: r.id });
+    }
     if (seg[2] === 'read' && method === 'PUT') {
       updateReceipt(c, me, 0, Number(body.seq) || 0);
       return reply(204);
@@ -450,6 +477,7 @@ function handle(user, ws, f, err) {
       const c = conv(f.conversationId, f.id);
       if (!c) return;
       if (c.messages.has(f.id)) return ack(f.id);
+      if (isBlocked(c)) return err('blocked', 'this conversation is blocked; nobody can send in it', f.id);
       ack(f.id);
       const m = appendMessage(c, { id: f.id, senderId: user.id, body, replyTo: f.replyTo, mentions: f.mentions, forwardFrom: f.forwardFrom });
       return broadcast(c, { type: 'message:new', message: m });

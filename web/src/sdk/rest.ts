@@ -15,6 +15,7 @@ import type {
   MessagePage,
   ReceiptsResponse,
   RegisterRequest,
+  ReportCreated,
   RestSendResponse,
   UpdateMeRequest,
   User,
@@ -323,6 +324,12 @@ export class RestClient {
     return this.request<void>('DELETE', `/users/${enc(id)}/block`);
   }
 
+  /** The users the signed-in user has blocked. */
+  async listBlocks(): Promise<User[]> {
+    const res = await this.request<UserSearchResponse>('GET', '/users/me/blocks');
+    return res?.users ?? [];
+  }
+
   // ------------------------------------------------------------ conversations
 
   async listConversations(): Promise<Conversation[]> {
@@ -373,8 +380,9 @@ export class RestClient {
     return res?.receipts ?? [];
   }
 
-  reportMessage(conversationId: Uuid, messageId: Uuid, reason: string): Promise<void> {
-    return this.request<void>('POST', `/conversations/${enc(conversationId)}/messages/${enc(messageId)}/report`, {
+  /** Reports a message to the moderators; answers the report's id (201). */
+  reportMessage(conversationId: Uuid, messageId: Uuid, reason: string): Promise<ReportCreated> {
+    return this.request<ReportCreated>('POST', `/conversations/${enc(conversationId)}/messages/${enc(messageId)}/report`, {
       body: { reason },
     });
   }
@@ -387,8 +395,8 @@ function enc(s: string): string {
 /** Keeps the settings the user just saved when the server does not echo them back. */
 function pickSettings(patch: UpdateMeRequest, user: User): Partial<User> {
   const out: Partial<User> = {};
-  if (patch.readReceipts !== undefined && user.readReceipts === undefined) out.readReceipts = patch.readReceipts;
-  if (patch.presencePrivacy !== undefined && user.presencePrivacy === undefined)
+  if (patch.readReceipts !== undefined && user.readReceipts == null) out.readReceipts = patch.readReceipts;
+  if (patch.presencePrivacy !== undefined && user.presencePrivacy == null)
     out.presencePrivacy = patch.presencePrivacy;
   return out;
 }

@@ -28,6 +28,9 @@ export const ERROR_CODES = [
   'conflict',
   'username_taken',
   'invalid_credentials',
+  'group_full',
+  'edit_window_closed',
+  'blocked',
   'unavailable',
   'internal',
 ] as const;
@@ -49,12 +52,17 @@ export interface User {
   username: string;
   displayName: string;
   avatarUrl: string | null;
-  /**
-   * Settings of the signed-in user. protocol.md documents them as PATCH
-   * inputs only; a server that echoes them back on GET /users/me is honoured.
-   */
-  readReceipts?: boolean;
-  presencePrivacy?: PresencePrivacy;
+  /** The signed-in user's own settings (only on `/users/me` and auth answers). */
+  readReceipts?: boolean | null;
+  presencePrivacy?: PresencePrivacy | null;
+  /** Status and last seen on `GET /users/{id}`, when the user's privacy setting lets the caller see them. */
+  presence?: PresenceInfo | null;
+}
+
+export interface PresenceInfo {
+  status: PresenceStatus;
+  /** When the user was last online (null if never seen, or online with no earlier visit). */
+  lastSeen?: Timestamp | null;
 }
 
 export interface AuthResponse {
@@ -123,6 +131,8 @@ export interface Conversation {
   lastSeq: number;
   lastMessage: LastMessage | null;
   unreadCount: number;
+  /** A direct conversation in which one member blocked the other: nobody can send in it. */
+  blocked?: boolean;
 }
 
 export interface ConversationListResponse {
@@ -210,6 +220,10 @@ export interface ReceiptsResponse {
 
 export interface ReportRequest {
   reason: string;
+}
+
+export interface ReportCreated {
+  id: Uuid;
 }
 
 // ---------------------------------------------------------------- presence
@@ -337,6 +351,12 @@ export interface ConversationUpdatedFrame {
   conversation: Conversation;
 }
 
+/** The user was removed from (or left) a group. */
+export interface ConversationRemovedFrame {
+  type: 'conversation:removed';
+  conversationId: Uuid;
+}
+
 export interface SyncDoneFrame {
   type: 'sync:done';
 }
@@ -390,7 +410,7 @@ export interface PresenceFrame {
   type: 'presence';
   userId: Uuid;
   status: PresenceStatus;
-  lastSeen: Timestamp | null;
+  lastSeen?: Timestamp | null;
 }
 
 export type ServerFrame =
@@ -399,6 +419,7 @@ export type ServerFrame =
   | MessageNewFrame
   | MessagesOfflineFrame
   | ConversationUpdatedFrame
+  | ConversationRemovedFrame
   | SyncDoneFrame
   | PongFrame
   | ErrorFrame
@@ -417,6 +438,7 @@ const SERVER_FRAME_TYPES: ReadonlySet<string> = new Set<ServerFrameType>([
   'message:new',
   'messages:offline',
   'conversation:updated',
+  'conversation:removed',
   'sync:done',
   'pong',
   'error',

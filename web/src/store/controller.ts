@@ -70,6 +70,7 @@ export class ChatController {
   private readonly readSent = new Map<Uuid, number>();
   private readonly fetchingConversations = new Map<Uuid, Promise<void>>();
   private readonly incomingListeners = new Set<IncomingListener>();
+  private readonly presenceAsked = new Set<Uuid>();
   private deliveredTimer: ReturnType<typeof setTimeout> | null = null;
   private gapTimer: ReturnType<typeof setTimeout> | null = null;
   private listLoaded = false;
@@ -170,6 +171,16 @@ export class ChatController {
       (me) => this.dispatch({ type: 'session/set', me }),
       () => undefined,
     );
+    void this.loadBlocks();
+  }
+
+  /** Fetches the list of users this user has blocked. */
+  async loadBlocks(): Promise<void> {
+    try {
+      this.dispatch({ type: 'blocks/loaded', users: await this.api.listBlocks() });
+    } catch {
+      // Without the list a blocked chat still shows as blocked (the server flags it).
+    }
   }
 
   stop(): void {
@@ -229,6 +240,10 @@ export class ChatController {
       case 'error':
         if (frame.ref) {
           this.clearAckTimer(frame.ref);
+          if (frame.code === 'blocked') {
+            const conversationId = this.findPending(frame.ref)?.conversationId ?? this.state.ops[frame.ref]?.conversationId;
+            if (conversationId) this.dispatch({ type: 'conversation/blocked', id: conversationId, blocked: true });
+          }
           this.dispatch({ type: 'send/failed', id: frame.ref, code: frame.code, message: frame.message });
         }
         return;
@@ -247,6 +262,9 @@ export class ChatController {
         return;
       case 'conversation:updated':
         this.dispatch({ type: 'conversation/upsert', conversation: frame.conversation });
+        return;
+      case 'conversation:removed':
+        this.dispatch({ type: 'conversation/remove', id: frame.conversationId });
         return;
       case 'sync:done':
         this.dispatch({ type: 'sync/done' });
@@ -272,7 +290,7 @@ export class ChatController {
         this.onTyping(frame.conversationId, frame.userId, frame.state);
         return;
       case 'presence':
-        this.dispatch({ type: 'presence', userId: frame.userId, status: frame.status, lastSeen: frame.lastSeen });
+        this.dispatch({ type: 'presence', userId: frame.userId, status: frame.status, lastSeen: frame.lastSeen ?? null });
         return;
       case 'pong':
       case 'reconnect':
@@ -409,6 +427,27 @@ export class ChatController {
     }
   }
 
+  /**
+   * The socket pushes contacts' presence on connect and on change; a direct chat with someone
+   * not heard of yet (no shared conversation when the socket connected) asks REST once.
+   */
+  private async refreshPeerPresence(conversationId: Uuid): Promise<void> {
+    const cs = this.state.conversations[conversationId];
+    const me = this.meId;
+    if (!cs || cs.conversation.type !== 'direct' || !me) return;
+    const peer = cs.conversation.members.find((m) => m.userId !== me)?.userId;
+    if (!peer || this.state.presence[peer] || this.presenceAsked.has(peer)) return;
+    this.presenceAsked.add(peer);
+    try {
+      const user = await this.api.getUser(peer);
+      if (user.presence && !this.state.presence[peer]) {
+        this.dispatch({ type: 'presence', userId: peer, status: user.presence.status, lastSeen: user.presence.lastSeen ?? null });
+      }
+    } catch {
+      this.presenceAsked.delete(peer);
+    }
+  }
+
   // ------------------------------------------------------------ history
 
   /** Makes a conversation active and loads its newest page and receipts once. */
@@ -416,6 +455,7 @@ export class ChatController {
     this.dispatch({ type: 'conversation/open', id });
     if (!id) return;
     const cs = this.state.conversations[id];
+    if (cs) void this.refreshPeerPresence(id);
     if (!cs || cs.historyLoaded || cs.loadingBefore) return;
     this.dispatch({ type: 'history/loading', conversationId: id, loading: true });
     const [page, receipts] = await Promise.allSettled([this.api.listMessages(id, { limit: 50 }), this.api.receipts(id)]);
@@ -644,16 +684,42 @@ export class ChatController {
     return merged;
   }
 
-  blockUser(userId: Uuid): Promise<void> {
-    return this.api.blockUser(userId);
+  /** Blocks a user: nobody can send in the direct chat with them any more. */
+  async blockUser(userId: Uuid): Promise<void> {
+    await this.api.blockUser(userId);
+    this.dispatch({ type: 'block/set', user: this.userSummary(userId), blocked: true });
+    await this.refreshDirectWith(userId);
   }
 
-  unblockUser(userId: Uuid): Promise<void> {
-    return this.api.unblockUser(userId);
+  /** Lifts a block; the direct chat reopens unless the other person blocked this user too. */
+  async unblockUser(userId: Uuid): Promise<void> {
+    await this.api.unblockUser(userId);
+    this.dispatch({ type: 'block/set', user: this.userSummary(userId), blocked: false });
+    await this.refreshDirectWith(userId);
   }
 
-  reportMessage(conversationId: Uuid, messageId: Uuid, reason: string): Promise<void> {
-    return this.api.reportMessage(conversationId, messageId, reason);
+  private userSummary(userId: Uuid) {
+    return this.state.users[userId] ?? this.state.blocked[userId] ?? { id: userId, username: '', displayName: '', avatarUrl: null };
+  }
+
+  /** Re-reads the direct conversation with a user (its `blocked` flag changed). */
+  private async refreshDirectWith(userId: Uuid): Promise<void> {
+    const cs = Object.values(this.state.conversations).find(
+      (x) => x.conversation.type === 'direct' && x.conversation.members.some((m) => m.userId === userId),
+    );
+    if (!cs) return;
+    try {
+      this.dispatch({ type: 'conversation/upsert', conversation: await this.api.getConversation(cs.conversation.id) });
+    } catch {
+      // the server's conversation:updated brings the same news
+    }
+  }
+
+  /** Reports a message to the moderators; resolves to the report's id. */
+  async reportMessage(conversationId: Uuid, messageId: Uuid, reason: string): Promise<Uuid> {
+    const { id } = await this.api.reportMessage(conversationId, messageId, reason);
+    this.dispatch({ type: 'report/done', messageId, reportId: id });
+    return id;
   }
 
   setPresence(status: PresenceSetStatus): void {

@@ -55,7 +55,11 @@ export type ChatAction =
   | { type: 'typing'; conversationId: Uuid; userId: Uuid; state: 'start' | 'stop'; now: number }
   | { type: 'typing/expire'; now: number }
   | { type: 'presence'; userId: Uuid; status: PresenceStatus; lastSeen: string | null }
-  | { type: 'users/add'; users: UserSummary[] };
+  | { type: 'users/add'; users: UserSummary[] }
+  | { type: 'blocks/loaded'; users: UserSummary[] }
+  | { type: 'block/set'; user: UserSummary; blocked: boolean }
+  | { type: 'conversation/blocked'; id: Uuid; blocked: boolean }
+  | { type: 'report/done'; messageId: Uuid; reportId: Uuid };
 
 // ------------------------------------------------------------------ helpers
 
@@ -84,6 +88,10 @@ function usersFromConversation(users: Record<Uuid, UserSummary>, c: Conversation
     out[m.userId] = { id: m.userId, username: m.username, displayName: m.displayName, avatarUrl: prev?.avatarUrl ?? null };
   }
   return out ?? users;
+}
+
+function summary(u: UserSummary): UserSummary {
+  return { id: u.id, username: u.username, displayName: u.displayName, avatarUrl: u.avatarUrl ?? null };
 }
 
 function withConversation(state: ChatState, id: Uuid, next: ConversationState): ChatState {
@@ -500,6 +508,39 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
         presence: { ...state.presence, [action.userId]: { status: action.status, lastSeen: action.lastSeen } },
       };
     }
+
+    case 'blocks/loaded': {
+      const blocked: Record<Uuid, UserSummary> = {};
+      for (const u of action.users) blocked[u.id] = summary(u);
+      return chatReducer({ ...state, blocked }, { type: 'users/add', users: action.users });
+    }
+
+    case 'block/set': {
+      const u = action.user;
+      if (Boolean(state.blocked[u.id]) === action.blocked) return state;
+      const blocked = { ...state.blocked };
+      if (action.blocked) blocked[u.id] = summary(u);
+      else delete blocked[u.id];
+      let next: ChatState = { ...state, blocked };
+      // Blocking closes the direct conversation at once; unblocking reopens it only when the
+      // other person has not blocked us too, which the server's conversation update tells.
+      const direct = Object.values(state.conversations).find(
+        (cs) => cs.conversation.type === 'direct' && cs.conversation.members.some((m) => m.userId === u.id),
+      );
+      if (direct && action.blocked) next = chatReducer(next, { type: 'conversation/blocked', id: direct.conversation.id, blocked: true });
+      return next;
+    }
+
+    case 'conversation/blocked': {
+      const cs = state.conversations[action.id];
+      if (!cs || Boolean(cs.conversation.blocked) === action.blocked) return state;
+      return withConversation(state, action.id, { ...cs, conversation: { ...cs.conversation, blocked: action.blocked } });
+    }
+
+    case 'report/done':
+      return state.reported[action.messageId] === action.reportId
+        ? state
+        : { ...state, reported: { ...state.reported, [action.messageId]: action.reportId } };
 
     case 'users/add': {
       if (action.users.length === 0) return state;

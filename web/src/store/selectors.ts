@@ -126,3 +126,13 @@ export function lastPreview(state: Pick<ChatState, 'users' | 'me'>, cs: Conversa
   if (cs.conversation.type === 'group') return `${displayName(state, lm.senderId)}: ${lm.preview}`;
   return lm.preview;
 }
+
+/**
+ * Why nobody can send in a conversation: `byMe` when the signed-in user blocked the other
+ * member of a direct chat, `byThem` when the server says it is blocked otherwise, else null.
+ */
+export function blockState(state: Pick<ChatState, 'blocked' | 'me'>, cs: ConversationState): 'byMe' | 'byThem' | null {
+  const peer = directPeer(cs.conversation, state.me?.id);
+  if (peer && state.blocked[peer]) return 'byMe';
+  return cs.conversation.blocked ? 'byThem' : null;
+}

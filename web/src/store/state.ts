@@ -95,6 +95,10 @@ export interface ChatState {
   conversations: Record<Uuid, ConversationState>;
   users: Record<Uuid, UserSummary>;
   presence: Record<Uuid, PresenceInfo>;
+  /** Users the signed-in user has blocked (GET /users/me/blocks, then kept up to date locally). */
+  blocked: Record<Uuid, UserSummary>;
+  /** Messages this user reported: messageId → report id. */
+  reported: Record<Uuid, Uuid>;
   ops: Record<Uuid, PendingOp>;
   activeId: Uuid | null;
 }
@@ -106,6 +110,8 @@ export const initialChatState: ChatState = {
   conversations: {},
   users: {},
   presence: {},
+  blocked: {},
+  reported: {},
   ops: {},
   activeId: null,
 };

@@ -6,6 +6,7 @@ const MESSAGES: Record<string, string> = {
   username_taken: 'That username is already taken.',
   rate_limited: 'Too many attempts. Please wait a moment.',
   unavailable: 'The server cannot be reached. Check your connection.',
+  blocked: 'You can’t message this person.',
 };
 
 export function errorText(err: unknown): string {

@@ -92,7 +92,18 @@ describe('MessageRow', () => {
       meId: ME.id,
       mentionMap: {},
       highlightId: null,
-      actions: { reply: vi.fn(), edit: vi.fn(), remove: vi.fn(), forward: vi.fn(), react: vi.fn(), retry: vi.fn(), discard: vi.fn(), jumpTo: vi.fn() },
+      reported: {},
+      actions: {
+        reply: vi.fn(),
+        edit: vi.fn(),
+        remove: vi.fn(),
+        forward: vi.fn(),
+        react: vi.fn(),
+        report: vi.fn(),
+        retry: vi.fn(),
+        discard: vi.fn(),
+        jumpTo: vi.fn(),
+      },
       ...over,
     };
   }

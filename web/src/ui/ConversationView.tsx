@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { Message } from '../sdk/types';
-import { conversationTitle, directPeer, displayName, myReadSeq, typingText } from '../store/selectors';
+import { blockState, conversationTitle, directPeer, displayName, myReadSeq, typingText } from '../store/selectors';
 import type { ConversationState } from '../store/state';
+import { errorText } from './AuthScreen';
 import { Avatar } from './Avatar';
 import { Composer } from './Composer';
 import { lastSeenText } from './format';
@@ -9,6 +10,7 @@ import { ForwardDialog } from './ForwardDialog';
 import { GroupInfo } from './GroupInfo';
 import { useChat, useController, useNow } from './hooks';
 import { MessageList } from './MessageList';
+import { ReportDialog } from './ReportDialog';
 
 /**
  * Read watermark used for the "New messages" divider. Without a receipt for
@@ -32,7 +34,11 @@ export function ConversationView({ id, onBack }: { id: string; onBack: () => voi
   const me = useChat((s) => s.me);
   const users = useChat((s) => s.users);
   const presence = useChat((s) => s.presence);
+  const blocked = useChat((s) => s.blocked);
+  const reported = useChat((s) => s.reported);
   const now = useNow(30_000);
+  const [reporting, setReporting] = useState<Message | null>(null);
+  const [unblockError, setUnblockError] = useState<string | null>(null);
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   const [editing, setEditing] = useState<Message | null>(null);
   const [forwarding, setForwarding] = useState<Message | null>(null);
@@ -73,6 +79,7 @@ export function ConversationView({ id, onBack }: { id: string; onBack: () => voi
       remove: (m: Message) => void ctl.deleteMessage(m.conversationId, m.id),
       forward: (m: Message) => setForwarding(m),
       react: (m: Message, emoji: string) => void ctl.toggleReaction(m.conversationId, m.id, emoji),
+      report: (m: Message) => setReporting(m),
       retry: (mid: string) => ctl.retry(mid),
       discard: (mid: string) => ctl.discard(mid),
     }),
@@ -106,15 +113,18 @@ export function ConversationView({ id, onBack }: { id: string; onBack: () => voi
   const peer = directPeer(c, meId);
   const peerPresence = peer ? presence[peer] : undefined;
   const typing = typingText({ users }, cs, Date.now());
+  const block = blockState({ blocked, me }, cs);
   const subtitle =
     typing ??
     (c.type === 'group'
       ? `${c.members.length} members`
-      : peerPresence
-        ? peerPresence.status === 'offline'
-          ? lastSeenText(peerPresence.lastSeen, new Date(now))
-          : peerPresence.status
-        : '');
+      : block
+        ? 'blocked'
+        : peerPresence
+          ? peerPresence.status === 'offline'
+            ? lastSeenText(peerPresence.lastSeen, new Date(now))
+            : peerPresence.status
+          : '');
 
   return (
     <section className="conversation" aria-label={`Conversation with ${title}`} data-testid="conversation-view" data-conversation-id={id}>
@@ -122,10 +132,21 @@ export function ConversationView({ id, onBack }: { id: string; onBack: () => voi
         <button type="button" className="icon-button back-button" onClick={onBack} aria-label="Back to chats" data-testid="back-to-list">
           ←
         </button>
-        <Avatar name={title} seed={peer ?? c.id} url={peer ? users[peer]?.avatarUrl : null} size={38} presence={peer ? (peerPresence?.status ?? null) : null} />
+        <Avatar
+          name={title}
+          seed={peer ?? c.id}
+          url={peer ? users[peer]?.avatarUrl : null}
+          size={38}
+          presence={peer && !block ? (peerPresence?.status ?? null) : null}
+        />
         <div className="conversation-titles">
           <h2 data-testid="conversation-title">{title}</h2>
-          <p className={typing ? 'typing' : 'muted'} data-testid={typing ? 'typing-indicator' : 'conversation-subtitle'} aria-live="polite">
+          <p
+            className={typing ? 'typing' : 'muted'}
+            data-testid={typing ? 'typing-indicator' : 'conversation-subtitle'}
+            data-presence={peer && !typing && !block ? (peerPresence?.status ?? '') : undefined}
+            aria-live="polite"
+          >
             {subtitle}
           </p>
         </div>
@@ -137,7 +158,15 @@ export function ConversationView({ id, onBack }: { id: string; onBack: () => voi
         </button>
       </header>
       {cs.historyLoaded && marker !== null ? (
-        <MessageList cs={cs} state={state} meId={meId} readMarkerSeq={marker} actions={actions} mentionMap={mentionMap} />
+        <MessageList
+          cs={cs}
+          state={state}
+          meId={meId}
+          readMarkerSeq={marker}
+          actions={actions}
+          mentionMap={mentionMap}
+          reported={reported}
+        />
       ) : (
         <div className="message-list-wrap">
           <div className="list-empty-conversation muted" role="status">
@@ -145,6 +174,33 @@ export function ConversationView({ id, onBack }: { id: string; onBack: () => voi
           </div>
         </div>
       )}
+      {block ? (
+        <div className="blocked-notice" role="status" data-testid="blocked-notice" data-blocked={block}>
+          {block === 'byMe' ? (
+            <>
+              <span>You blocked {title}. Neither of you can send messages here.</span>
+              <button
+                type="button"
+                className="small"
+                onClick={() => {
+                  setUnblockError(null);
+                  if (peer) ctl.unblockUser(peer).catch((err: unknown) => setUnblockError(errorText(err)));
+                }}
+                data-testid="unblock-user"
+              >
+                Unblock
+              </button>
+            </>
+          ) : (
+            <span>You can’t send messages in this conversation.</span>
+          )}
+          {unblockError && (
+            <span className="form-error" role="alert">
+              {unblockError}
+            </span>
+          )}
+        </div>
+      ) : (
       <Composer
         conversationId={id}
         members={c.members}
@@ -168,7 +224,16 @@ export function ConversationView({ id, onBack }: { id: string; onBack: () => voi
         onStopTyping={() => ctl.typingStop(id)}
         onEditLast={onEditLast}
       />
+      )}
       {infoOpen && <GroupInfo id={id} onClose={() => setInfoOpen(false)} />}
+      {reporting && (
+        <ReportDialog
+          message={reporting}
+          senderName={displayName({ users }, reporting.senderId)}
+          onReport={(reason) => ctl.reportMessage(reporting.conversationId, reporting.id, reason)}
+          onClose={() => setReporting(null)}
+        />
+      )}
       {forwarding && (
         <ForwardDialog
           message={forwarding}

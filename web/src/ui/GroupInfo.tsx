@@ -14,6 +14,8 @@ export function GroupInfo({ id, onClose }: { id: string; onClose: () => void }) 
   const me = useChat((s) => s.me);
   const users = useChat((s) => s.users);
   const presence = useChat((s) => s.presence);
+  const blocked = useChat((s) => s.blocked);
+  const [confirmBlock, setConfirmBlock] = useState(false);
   const [name, setName] = useState(cs?.conversation.name ?? '');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -38,6 +40,7 @@ export function GroupInfo({ id, onClose }: { id: string; onClose: () => void }) 
   if (c.type === 'direct') {
     const peer = directPeer(c, me?.id);
     const p = peer ? presence[peer] : undefined;
+    const iBlocked = peer ? Boolean(blocked[peer]) : false;
     return (
       <Modal title="Contact info" onClose={onClose} testId="conversation-info">
         <div className="info-head">
@@ -45,15 +48,45 @@ export function GroupInfo({ id, onClose }: { id: string; onClose: () => void }) 
           <div>
             <h3>{title}</h3>
             <p className="muted">@{users[peer ?? '']?.username}</p>
-            <p className="muted">{p?.status === 'offline' || !p ? lastSeenText(p?.lastSeen ?? null) : p.status}</p>
+            <p className="muted" data-testid="info-presence">
+              {c.blocked ? 'blocked' : p?.status === 'offline' || !p ? lastSeenText(p?.lastSeen ?? null) : p.status}
+            </p>
           </div>
         </div>
         {error && <p className="form-error" role="alert">{error}</p>}
         {peer && (
           <div className="dialog-actions">
-            <button type="button" className="danger" disabled={busy} onClick={() => act(() => ctl.blockUser(peer))} data-testid="block-user">
-              Block
-            </button>
+            {iBlocked ? (
+              <button type="button" disabled={busy} onClick={() => act(() => ctl.unblockUser(peer))} data-testid="unblock-user-info">
+                Unblock
+              </button>
+            ) : confirmBlock ? (
+              <>
+                <span>Block {title}? Neither of you will be able to send messages here.</span>
+                <button type="button" onClick={() => setConfirmBlock(false)}>
+                  Cancel
+                </button>
+                <button
+                  type="button"
+                  className="danger"
+                  disabled={busy}
+                  onClick={() =>
+                    act(async () => {
+                      await ctl.blockUser(peer);
+                      setConfirmBlock(false);
+                      onClose();
+                    })
+                  }
+                  data-testid="confirm-block"
+                >
+                  Block
+                </button>
+              </>
+            ) : (
+              <button type="button" className="danger" onClick={() => setConfirmBlock(true)} data-testid="block-user">
+                Block
+              </button>
+            )}
           </div>
         )}
       </Modal>

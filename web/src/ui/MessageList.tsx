@@ -9,6 +9,7 @@ import { buildRows, RowView, type Row, type RowActions, type RowContext } from '
 /** Far above any realistic history length; decreases as older pages are prepended. */
 const START_INDEX = 100_000_000;
 const READ_DEBOUNCE_MS = 400;
+const NONE_REPORTED: Record<string, string> = {};
 
 /** The first message from someone else above the read watermark (where "New messages" goes). */
 export function unreadDividerId(cs: ConversationState, meId: string, readMarkerSeq: number | null): string | null {
@@ -28,6 +29,7 @@ export function MessageList({
   readMarkerSeq,
   actions,
   mentionMap,
+  reported = NONE_REPORTED,
 }: {
   cs: ConversationState;
   state: Pick<ChatState, 'users'>;
@@ -35,6 +37,8 @@ export function MessageList({
   readMarkerSeq: number | null;
   actions: Omit<RowActions, 'jumpTo'>;
   mentionMap: Record<string, string>;
+  /** Messages this user reported (messageId → report id). */
+  reported?: Record<string, string>;
 }) {
   const ctl = useController();
   const id = cs.conversation.id;
@@ -126,8 +130,8 @@ export function MessageList({
   }, []);
 
   const context: RowContext = useMemo(
-    () => ({ cs, state, meId, mentionMap, highlightId, actions: { ...actions, jumpTo } }),
-    [cs, state, meId, mentionMap, highlightId, actions, jumpTo],
+    () => ({ cs, state, meId, mentionMap, highlightId, reported, actions: { ...actions, jumpTo } }),
+    [cs, state, meId, mentionMap, highlightId, reported, actions, jumpTo],
   );
 
   const unseenBelow = useMemo(() => {

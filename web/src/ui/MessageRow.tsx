@@ -14,6 +14,7 @@ export interface RowActions {
   remove(m: Message): void;
   forward(m: Message): void;
   react(m: Message, emoji: string): void;
+  report(m: Message): void;
   retry(id: string): void;
   discard(id: string): void;
   jumpTo(messageId: string): void;
@@ -27,6 +28,8 @@ export interface RowContext {
   /** Username → userId of the members, to highlight @mentions. */
   mentionMap: Record<string, string>;
   highlightId: string | null;
+  /** Messages this user reported (messageId → report id). */
+  reported: Record<string, string>;
   actions: RowActions;
 }
 
@@ -121,6 +124,7 @@ export function MessageRow({ item, grouped, ctx }: { item: ListMessage; grouped:
         meId={ctx.meId}
         mentionMap={ctx.mentionMap}
         highlighted={ctx.highlightId === item.id}
+        reported={Boolean(ctx.reported[item.id])}
         actions={ctx.actions}
       />
     </div>
@@ -136,6 +140,7 @@ const Bubble = memo(function Bubble({
   meId,
   mentionMap,
   highlighted,
+  reported,
   actions,
 }: {
   m: ListMessage;
@@ -146,6 +151,7 @@ const Bubble = memo(function Bubble({
   meId: string;
   mentionMap: Record<string, string>;
   highlighted: boolean;
+  reported: boolean;
   actions: RowActions;
 }) {
   const [picker, setPicker] = useState(false);
@@ -196,6 +202,11 @@ const Bubble = memo(function Bubble({
           {deleted ? <em className="muted">This message was deleted</em> : <MessageText text={m.body} mentions={mentionMap} meId={meId} />}
         </div>
         <div className="meta">
+          {reported && (
+            <span className="reported-label" data-testid="reported-label">
+              reported
+            </span>
+          )}
           {!pending && m.editedAt && !deleted && (
             <span className="edited" data-testid="edited-label">
               edited
@@ -272,6 +283,11 @@ const Bubble = memo(function Bubble({
             <button type="button" onClick={() => actions.forward(confirmed)} aria-label="Forward" data-testid="action-forward">
               ↪
             </button>
+            {!own && !reported && (
+              <button type="button" onClick={() => actions.report(confirmed)} aria-label="Report" data-testid="action-report">
+                ⚑
+              </button>
+            )}
             {own && (
               <button type="button" onClick={() => actions.edit(confirmed)} aria-label="Edit" data-testid="action-edit">
                 ✎

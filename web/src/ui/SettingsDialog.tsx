@@ -9,6 +9,8 @@ import { Modal } from './Modal';
 export function SettingsDialog({ onClose }: { onClose: () => void }) {
   const ctl = useController();
   const me = useChat((s) => s.me);
+  const blocked = useChat((s) => s.blocked);
+  const blockedList = Object.values(blocked);
   const [displayName, setDisplayName] = useState(me?.displayName ?? '');
   const [avatarUrl, setAvatarUrl] = useState(me?.avatarUrl ?? '');
   const [readReceipts, setReadReceipts] = useState(me?.readReceipts ?? true);
@@ -32,7 +34,8 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
     try {
       await ctl.updateProfile({
         displayName: displayName.trim() || undefined,
-        avatarUrl: url || null,
+        // "" clears a stored avatar; null leaves it unchanged.
+        avatarUrl: url || (me?.avatarUrl ? '' : null),
         readReceipts,
         presencePrivacy: privacy,
       });
@@ -91,6 +94,31 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
               <option value="invisible">Invisible</option>
             </select>
           </label>
+        </fieldset>
+        <fieldset data-testid="blocked-list">
+          <legend>Blocked people</legend>
+          {blockedList.length === 0 ? (
+            <p className="muted">Nobody.</p>
+          ) : (
+            <ul className="member-list">
+              {blockedList.map((u) => (
+                <li key={u.id} data-testid="blocked-user" data-username={u.username}>
+                  <span className="user-names">
+                    <span>{u.displayName || u.username}</span>
+                    <span className="muted">@{u.username}</span>
+                  </span>
+                  <button
+                    type="button"
+                    className="small"
+                    onClick={() => ctl.unblockUser(u.id).catch((err: unknown) => setError(errorText(err)))}
+                    data-testid="settings-unblock"
+                  >
+                    Unblock
+                  </button>
+                </li>
+              ))}
+            </ul>
+          )}
         </fieldset>
         {error && (
           <p className="form-error" role="alert">
