@@ -13,10 +13,11 @@
  *
  * Three browser contexts (three people). Steps run in order; after the first
  * failure the remaining steps are skipped, since each builds on the previous
- * ones. Screenshots go to e2e/screenshots/. Prints "e2e: N passed, M failed"
+ * ones. Screenshots go to e2e/screenshots/ (numbered in journey order, plus
+ * parley-web.png, the one the READMEs show). Prints "e2e: N passed, M failed"
  * and exits non-zero on any failure.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -26,6 +27,8 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TIMEOUT = Number(process.env.E2E_TIMEOUT_MS ?? 10_000);
 const SHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots');
 mkdirSync(SHOTS, { recursive: true });
+// Screenshots of an earlier run would mix with this one's.
+for (const f of readdirSync(SHOTS)) if (f.endsWith('.png')) rmSync(join(SHOTS, f));
 
 const rand = Math.random().toString(36).slice(2, 8);
 const PASSWORD = 'e2e-password-123';
@@ -46,6 +49,15 @@ async function shot(page, name) {
     await page.screenshot({ path: file, fullPage: false });
   } catch {
     // a closed page cannot be captured; the step result says what happened
+  }
+}
+
+/** A screenshot under a fixed name (referenced from the READMEs). */
+async function namedShot(page, file) {
+  try {
+    await page.screenshot({ path: join(SHOTS, file), fullPage: false });
+  } catch {
+    // see shot()
   }
 }
 
@@ -113,6 +125,24 @@ async function send(page, text) {
   await input.press('Enter');
 }
 
+/** Status shown under the title of a direct chat: presence dot + "online" / "last seen …". */
+async function peerStatus(page) {
+  const sub = page.getByTestId('conversation-subtitle');
+  if ((await sub.count()) === 0) return { presence: null, text: null, dot: null };
+  const dot = page.locator('.conversation-header [data-testid="presence-dot"]');
+  return {
+    presence: await sub.getAttribute('data-presence'),
+    text: await sub.textContent(),
+    dot: (await dot.count()) ? await dot.getAttribute('data-status') : null,
+  };
+}
+
+async function hover(page, text) {
+  const msg = messageByText(page, text).first();
+  await msg.locator('.bubble').hover();
+  return msg;
+}
+
 function messageByText(page, text) {
   return page.locator('[data-testid="message"]', { has: page.locator('[data-testid="message-text"]', { hasText: text }) });
 }
@@ -159,6 +189,13 @@ async function main() {
       await result.waitFor({ timeout: TIMEOUT });
       await result.getByTestId('start-direct').click();
       await until('the direct chat to open', async () => (await ann.getByTestId('conversation-title').textContent()) === people.ben.displayName);
+    });
+
+    await step('Ann sees Ben online (presence dot and status)', async () => {
+      await until('Ben shown online', async () => {
+        const st = await peerStatus(ann);
+        return st.presence === 'online' && st.dot === 'online' && st.text === 'online';
+      });
     });
 
     await step('Ann sends a message; it shows at once, then gets its tick', async () => {
@@ -257,7 +294,17 @@ async function main() {
       await until('read by everyone', async () => (await mine.getByTestId('ticks').getAttribute('data-tick')) === 'read');
       const label = await mine.getByTestId('ticks').getAttribute('title');
       if (!/Read by 2 of 2/.test(label ?? '')) throw new Error(`receipt label "${label}"`);
+      await mine.getByTestId('ticks').click();
+      const details = await mine.getByTestId('receipt-details').textContent();
+      for (const who of [people.ben, people.cat]) {
+        if (!details?.includes(who.displayName)) throw new Error(`"read by" details lack ${who.displayName}: ${details}`);
+      }
+      // No hover toolbar over the text in the picture.
+      await ann.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
+      await ann.mouse.move(700, 500);
       await shot(ann, 'ann-group-read');
+      await namedShot(ann, 'parley-web.png');
+      await mine.getByTestId('ticks').click();
     });
 
     await step('Ben goes offline, Ann sends, Ben comes back and catches up in order', async () => {
@@ -267,6 +314,11 @@ async function main() {
       await until("Ben's client to notice", async () => (await ben.getByTestId('connection-banner').getAttribute('data-state')) !== 'online');
       await shot(ben, 'ben-offline');
       await openConversation(ann, people.ben.displayName);
+      await until('Ann to see Ben offline with a last-seen time', async () => {
+        const st = await peerStatus(ann);
+        return st.presence === 'offline' && st.dot === 'offline' && /^last seen/.test(st.text ?? '');
+      });
+      await shot(ann, 'ann-sees-last-seen');
       const texts = ['offline one', 'offline two', 'offline three'];
       for (const t of texts) await send(ann, t);
       for (const t of texts) await messageByText(ann, t).first().waitFor({ timeout: TIMEOUT });
@@ -274,6 +326,7 @@ async function main() {
       await contexts.ben.setOffline(false);
       await until('Ben back online', async () => (await ben.getByTestId('connection-banner').getAttribute('data-state')) === 'online', TIMEOUT * 3);
       for (const t of texts) await seesMessage(ben, t);
+      await until('Ann to see Ben online again', async () => (await peerStatus(ann)).presence === 'online');
       const order = await ben.locator('[data-testid="message-text"]').allTextContents();
       const idx = texts.map((t) => order.findIndex((x) => x.includes(t)));
       if (!(idx[0] < idx[1] && idx[1] < idx[2])) throw new Error(`out of order after catch-up: ${JSON.stringify(order)}`);
@@ -294,6 +347,100 @@ async function main() {
       await seesMessage(ann, 'queued while offline');
       const copies = await messageByText(ann, 'queued while offline').count();
       if (copies !== 1) throw new Error(`${copies} copies delivered`);
+    });
+
+    await step('Cat reports a message in the group; it is marked reported', async () => {
+      await openConversation(cat, groupName);
+      const msg = await hover(cat, 'Welcome to the group');
+      await msg.getByTestId('action-report').click();
+      const dialog = cat.getByTestId('report-dialog');
+      await dialog.waitFor({ timeout: TIMEOUT });
+      await dialog.getByTestId('report-reason').selectOption('Spam');
+      await dialog.getByTestId('report-details').fill('e2e report');
+      await dialog.getByTestId('report-submit').click();
+      await dialog.getByTestId('report-done').waitFor({ timeout: TIMEOUT });
+      await shot(cat, 'cat-reported');
+      await dialog.getByTestId('report-close').click();
+      await messageByText(cat, 'Welcome to the group').first().getByTestId('reported-label').waitFor({ timeout: TIMEOUT });
+      if (await messageByText(cat, 'Welcome to the group').first().getByTestId('action-report').count()) throw new Error('Report still offered');
+    });
+
+    await step('Ben turns read receipts off: Ann sees "delivered", never "read"', async () => {
+      await openConversation(ben, people.ann.displayName);
+      await ben.getByTestId('open-settings').click();
+      const dialog = ben.getByTestId('settings-dialog');
+      await dialog.waitFor({ timeout: TIMEOUT });
+      await dialog.getByTestId('setting-read-receipts').uncheck();
+      await dialog.getByTestId('save-profile').click();
+      await dialog.locator('.form-ok').waitFor({ timeout: TIMEOUT });
+      await dialog.getByRole('button', { name: 'Close' }).click();
+      await openConversation(ann, people.ben.displayName);
+      await send(ann, 'Receipts are off now?');
+      await seesMessage(ben, 'Receipts are off now?');
+      const mine = messageByText(ann, 'Receipts are off now?').first();
+      await until('delivered ticks', async () => (await mine.getByTestId('ticks').getAttribute('data-tick')) === 'delivered');
+      await new Promise((r) => setTimeout(r, 1500));
+      const tick = await mine.getByTestId('ticks').getAttribute('data-tick');
+      if (tick !== 'delivered') throw new Error(`tick "${tick}" with Ben's read receipts off`);
+      // Back on: the read watermark shows again.
+      await ben.getByTestId('open-settings').click();
+      await dialog.getByTestId('setting-read-receipts').check();
+      await dialog.getByTestId('save-profile').click();
+      await dialog.locator('.form-ok').waitFor({ timeout: TIMEOUT });
+      await dialog.getByRole('button', { name: 'Close' }).click();
+      await send(ben, 'They are on again');
+      await seesMessage(ann, 'They are on again');
+      await send(ann, 'Read this one');
+      await seesMessage(ben, 'Read this one');
+      const next = messageByText(ann, 'Read this one').first();
+      await until('read ticks again', async () => (await next.getByTestId('ticks').getAttribute('data-tick')) === 'read');
+    });
+
+    await step('Ben hides his presence: after a reload Ann sees no status for him', async () => {
+      await ben.getByTestId('open-settings').click();
+      const dialog = ben.getByTestId('settings-dialog');
+      await dialog.getByTestId('setting-presence-privacy').selectOption('nobody');
+      await dialog.getByTestId('save-profile').click();
+      await dialog.locator('.form-ok').waitFor({ timeout: TIMEOUT });
+      await dialog.getByRole('button', { name: 'Close' }).click();
+      await ann.reload();
+      await until('Ann back online', async () => (await ann.getByTestId('connection-banner').getAttribute('data-state')) === 'online');
+      await openConversation(ann, people.ben.displayName);
+      await seesMessage(ann, 'Read this one');
+      await new Promise((r) => setTimeout(r, 1000));
+      const st = await peerStatus(ann);
+      if (st.presence || st.dot) throw new Error(`Ben's presence still visible: ${JSON.stringify(st)}`);
+      // Visible again for the rest of the journey.
+      await ben.getByTestId('open-settings').click();
+      await dialog.getByTestId('setting-presence-privacy').selectOption('everyone');
+      await dialog.getByTestId('save-profile').click();
+      await dialog.locator('.form-ok').waitFor({ timeout: TIMEOUT });
+      await dialog.getByRole('button', { name: 'Close' }).click();
+    });
+
+    await step('Ben blocks Ann: both see the chat closed; unblocking reopens it', async () => {
+      await openConversation(ben, people.ann.displayName);
+      await ben.getByTestId('open-info').click();
+      await ben.getByTestId('block-user').click();
+      await ben.getByTestId('confirm-block').click();
+      const benNotice = ben.getByTestId('blocked-notice');
+      await benNotice.waitFor({ timeout: TIMEOUT });
+      if ((await benNotice.getAttribute('data-blocked')) !== 'byMe') throw new Error('Ben does not see his own block');
+      if (await ben.getByTestId('composer-input').count()) throw new Error("Ben's composer still shown");
+      const annNotice = ann.getByTestId('blocked-notice');
+      await annNotice.waitFor({ timeout: TIMEOUT });
+      if ((await annNotice.getAttribute('data-blocked')) !== 'byThem') throw new Error('Ann does not see the block');
+      await shot(ben, 'ben-blocked');
+      await shot(ann, 'ann-blocked');
+      // The group with both of them stays open.
+      await openConversation(ann, groupName);
+      await ann.getByTestId('composer-input').waitFor({ timeout: TIMEOUT });
+      await openConversation(ann, people.ben.displayName);
+      await ben.getByTestId('unblock-user').click();
+      await ben.getByTestId('composer-input').waitFor({ timeout: TIMEOUT });
+      await ann.getByTestId('composer-input').waitFor({ timeout: TIMEOUT });
+      await send(ann, 'Glad we can talk again');
+      await seesMessage(ben, 'Glad we can talk again');
     });
 
     await step('narrow screens show the list and the conversation as separate screens', async () => {
