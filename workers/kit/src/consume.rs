@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
+use crate::breaker::backoff;
 use crate::metrics_names as m;
+use crate::trace::TraceId;
 
 /// What to do with one message after its batch was handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +38,12 @@ pub struct ConsumeOptions {
 }
 
 /// Run until `shutdown`; the batch in hand is finished and acked before returning.
+///
+/// A batch whose every message failed (none acked or rejected) means a dependency is down, not
+/// bad input: the loop hands back what it had prefetched and pauses pulling with growing
+/// backoff, then probes with one message at a time until one succeeds. So an outage of
+/// Postgres, Redis or a service costs a message a few delivery attempts (bounded by the
+/// consumer's `max_deliver`) per minute rather than one per second.
 pub async fn run<H: BatchHandler>(
     mut consumer: PullConsumer,
     handler: H,
@@ -45,19 +54,22 @@ pub async fn run<H: BatchHandler>(
     init_counters(name);
     spawn_lag_exporter(consumer.clone(), name, shutdown.clone());
     let _ = consumer.info().await;
+    // Consecutive batches in which every message failed.
+    let mut failing: u32 = 0;
     loop {
         if shutdown.is_cancelled() {
             break;
         }
+        let batch_size = if failing > 0 { 1 } else { opts.max_batch };
         let messages = consumer
             .stream()
-            .max_messages_per_batch(opts.max_batch)
+            .max_messages_per_batch(batch_size)
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
             .await;
         let mut messages = match messages {
-            Ok(s) => s.ready_chunks(opts.max_batch),
+            Ok(s) => s.ready_chunks(batch_size),
             Err(error) => {
                 tracing::warn!(consumer = name, %error, "cannot start pulling; retrying");
                 metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "pull")
@@ -85,26 +97,90 @@ pub async fn run<H: BatchHandler>(
                     }
                 }
             }
-            if !batch.is_empty() {
-                process(&handler, &batch, name).await;
+            if batch.is_empty() {
+                continue;
+            }
+            if process(&handler, &batch, name).await {
+                failing = failing.saturating_add(1);
+                break;
+            }
+            if failing > 0 {
+                tracing::info!(
+                    consumer = name,
+                    "handler succeeds again; pulling full batches"
+                );
+                failing = 0;
+                break;
             }
         }
-        // Messages the server already pushed to this pull are redelivered after ack_wait; on a
-        // graceful stop, hand back what is buffered now so another instance gets it at once.
-        if shutdown.is_cancelled() {
+        // Messages the server already pushed to this pull are redelivered after ack_wait; when
+        // stopping or pausing, hand back what is buffered now so another instance gets it.
+        let pause = (failing > 0 && !shutdown.is_cancelled())
+            .then(|| backoff(failing, Duration::from_millis(500), Duration::from_secs(30)));
+        if shutdown.is_cancelled() || pause.is_some() {
             while let Some(Some(chunk)) = futures::FutureExt::now_or_never(messages.next()) {
                 for msg in chunk.into_iter().flatten() {
-                    let _ = msg.ack_with(AckKind::Nak(None)).await;
+                    let _ = msg.ack_with(AckKind::Nak(pause)).await;
                 }
             }
-            break;
+        }
+        drop(messages);
+        if let Some(pause) = pause {
+            tracing::warn!(
+                consumer = name,
+                failed_batches = failing,
+                pause_ms = pause.as_millis() as u64,
+                "every message of the batch failed (a dependency down?); pausing pulls"
+            );
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(pause) => {}
+            }
         }
     }
     tracing::info!(consumer = name, "consume loop stopped");
     Ok(())
 }
 
-async fn process<H: BatchHandler>(handler: &H, batch: &[jetstream::Message], name: &'static str) {
+/// The trace ids a batch carries, each once (at most 32: enough to find a message's batch).
+fn batch_traces(batch: &[jetstream::Message]) -> Vec<TraceId> {
+    let mut ids: Vec<TraceId> = Vec::new();
+    for msg in batch {
+        if let Some(id) = crate::trace::from_headers(msg.headers.as_ref())
+            && !ids.contains(&id)
+            && ids.len() < 32
+        {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// Handle one batch and ack each message by its outcome; true when every message failed.
+async fn process<H: BatchHandler>(
+    handler: &H,
+    batch: &[jetstream::Message],
+    name: &'static str,
+) -> bool {
+    let handled = handle_and_ack(handler, batch, name);
+    // One id: the batch is that command's handling (its requests forward the id). Several: the
+    // span lists them all, so a search for any one finds the batch that carried it.
+    match batch_traces(batch).as_slice() {
+        [one] => crate::trace::scope(one.clone(), handled).await,
+        many => {
+            let ids: Vec<&str> = many.iter().map(TraceId::as_str).collect();
+            handled
+                .instrument(tracing::error_span!("trace", trace_id = %ids.join(",")))
+                .await
+        }
+    }
+}
+
+async fn handle_and_ack<H: BatchHandler>(
+    handler: &H,
+    batch: &[jetstream::Message],
+    name: &'static str,
+) -> bool {
     metrics::counter!(m::CONSUMER_RECEIVED, "consumer" => name).increment(batch.len() as u64);
     metrics::histogram!(m::CONSUMER_BATCH_SIZE, "consumer" => name).record(batch.len() as f64);
     let redelivered = batch
@@ -119,6 +195,7 @@ async fn process<H: BatchHandler>(handler: &H, batch: &[jetstream::Message], nam
     let outcomes = handler.handle(batch).await;
     metrics::histogram!(m::CONSUMER_BATCH_SECONDS, "consumer" => name)
         .record(started.elapsed().as_secs_f64());
+    let mut retried = 0;
     for (i, msg) in batch.iter().enumerate() {
         let outcome = outcomes
             .get(i)
@@ -126,7 +203,10 @@ async fn process<H: BatchHandler>(handler: &H, batch: &[jetstream::Message], nam
             .unwrap_or(Outcome::Retry(Duration::from_secs(1)));
         let kind = match outcome {
             Outcome::Ack => AckKind::Ack,
-            Outcome::Retry(d) => AckKind::Nak(Some(d)),
+            Outcome::Retry(d) => {
+                retried += 1;
+                AckKind::Nak(Some(d))
+            }
             Outcome::Reject => AckKind::Term,
         };
         if let Err(error) = msg.ack_with(kind).await {
@@ -140,6 +220,13 @@ async fn process<H: BatchHandler>(handler: &H, batch: &[jetstream::Message], nam
                 .increment(1);
         }
     }
+    tracing::debug!(
+        consumer = name,
+        size = batch.len(),
+        retried,
+        "batch handled"
+    );
+    retried == batch.len()
 }
 
 /// Export this consumer's counters at 0 from the start: a series that appears only with its

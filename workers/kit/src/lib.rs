@@ -5,6 +5,7 @@
 //! ([`service`]) → drain on SIGTERM ([`shutdown`]). It holds no domain logic.
 
 pub mod args;
+pub mod breaker;
 pub mod consume;
 pub mod db;
 pub mod follow;
@@ -16,6 +17,7 @@ pub mod service;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace;
 
 pub use args::CommonArgs;
 pub use tokio_util::sync::CancellationToken;

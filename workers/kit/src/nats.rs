@@ -1,5 +1,7 @@
 //! NATS connection and typed request/reply over JSON.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_nats::Client;
@@ -10,6 +12,7 @@ use parley_contracts::svc::Reply;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::breaker::{Breaker, backoff};
 use crate::metrics_names as m;
 
 /// Connect with unlimited reconnects (the client buffers while NATS restarts) and a name that
@@ -53,8 +56,48 @@ pub fn server_addrs(urls: &str) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
     Ok(addrs)
 }
 
-/// Send a JSON request to a Parley service and decode its [`Reply`].
-/// Transport failures become `unavailable`; malformed replies `internal`.
+/// Consecutive transport failures after which calls to one service are refused for a while.
+const BREAKER_THRESHOLD: u32 = 5;
+/// Attempts of a request that found no responder (it reached no handler, so a retry is safe).
+const NO_RESPONDER_ATTEMPTS: u32 = 3;
+
+/// One breaker per service (`svc.<service>.…`), so one service being down does not refuse
+/// calls to the others.
+fn breaker(subject: &'static str) -> std::sync::Arc<Breaker> {
+    static BREAKERS: OnceLock<Mutex<HashMap<&'static str, std::sync::Arc<Breaker>>>> =
+        OnceLock::new();
+    let service = subject.split('.').nth(1).unwrap_or(subject);
+    let map = BREAKERS.get_or_init(Mutex::default);
+    let mut map = match map.lock() {
+        Ok(m) => m,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    map.entry(service)
+        .or_insert_with(|| {
+            std::sync::Arc::new(Breaker::new(
+                service,
+                BREAKER_THRESHOLD,
+                Duration::from_millis(500),
+                Duration::from_secs(10),
+            ))
+        })
+        .clone()
+}
+
+fn unavailable() -> ApiError {
+    ApiError::new(
+        ErrorCode::Unavailable,
+        "a backend service is unavailable; retry shortly",
+    )
+}
+
+/// Send a JSON request to a Parley service and decode its [`Reply`]. The current trace id
+/// (or a new one) travels in the `Parley-Trace-Id` header.
+///
+/// Degrades instead of waiting: while NATS is disconnected, or the service's breaker is open
+/// after repeated transport failures, the answer is an immediate `unavailable`. A request that
+/// found no responder is retried a few times with backoff; a timeout is not (the service may
+/// have acted on it). Malformed replies are `internal`.
 pub async fn request<Req, Resp>(
     client: &Client,
     subject: &'static str,
@@ -64,10 +107,43 @@ where
     Req: Serialize,
     Resp: DeserializeOwned,
 {
-    let payload = serde_json::to_vec(req)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("encode request: {e}")))?;
+    let payload = Bytes::from(
+        serde_json::to_vec(req)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("encode request: {e}")))?,
+    );
+    if client.connection_state() != async_nats::connection::State::Connected {
+        tracing::warn!(subject, "NATS disconnected; service request refused");
+        return Err(unavailable());
+    }
+    let breaker = breaker(subject);
+    if !breaker.allow() {
+        tracing::debug!(subject, "breaker open; service request refused");
+        return Err(unavailable());
+    }
+    let mut headers = async_nats::HeaderMap::new();
+    crate::trace::inject(&mut headers);
     let started = Instant::now();
-    let result = client.request(subject, Bytes::from(payload)).await;
+    let mut attempt = 1;
+    let result = loop {
+        let r = client
+            .request_with_headers(subject, headers.clone(), payload.clone())
+            .await;
+        match r {
+            Err(e)
+                if e.kind() == async_nats::RequestErrorKind::NoResponders
+                    && attempt < NO_RESPONDER_ATTEMPTS =>
+            {
+                tokio::time::sleep(backoff(
+                    attempt,
+                    Duration::from_millis(50),
+                    Duration::from_millis(500),
+                ))
+                .await;
+                attempt += 1;
+            }
+            other => break other,
+        }
+    };
     let outcome = if result.is_ok() {
         "ok"
     } else {
@@ -75,13 +151,17 @@ where
     };
     metrics::histogram!(m::NATS_REQUEST_SECONDS, "endpoint" => subject, "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());
-    let msg = result.map_err(|e| {
-        tracing::warn!(subject, error = %e, "service request failed");
-        ApiError::new(
-            ErrorCode::Unavailable,
-            "a backend service is unavailable; retry shortly",
-        )
-    })?;
+    let msg = match result {
+        Ok(msg) => {
+            breaker.success();
+            msg
+        }
+        Err(e) => {
+            breaker.failure();
+            tracing::warn!(subject, error = %e, "service request failed");
+            return Err(unavailable());
+        }
+    };
     let reply: Reply<Resp> = serde_json::from_slice(&msg.payload).map_err(|e| {
         tracing::error!(subject, error = %e, "malformed service reply");
         ApiError::new(

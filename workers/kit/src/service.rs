@@ -62,12 +62,15 @@ where
         };
         let client = client.clone();
         let handler = handler.clone();
-        tasks.spawn(async move {
+        // The caller's trace id (or a new one) spans the handling and any request it makes.
+        let trace = crate::trace::from_headers(msg.headers.as_ref()).unwrap_or_default();
+        tasks.spawn(crate::trace::scope(trace, async move {
             let _permit = permit;
             let started = Instant::now();
             let endpoint = endpoint_label(&msg.subject);
             let reply = handler(msg.subject.to_string(), msg.payload).await;
             let outcome = if reply.starts_with(b"{\"ok\"") { "ok" } else { "error" };
+            tracing::debug!(service = queue, %endpoint, outcome, "request handled");
             metrics::counter!(m::SERVICE_REQUESTS, "service" => queue, "endpoint" => endpoint.clone(), "outcome" => outcome)
                 .increment(1);
             metrics::histogram!(m::SERVICE_SECONDS, "service" => queue, "endpoint" => endpoint)
@@ -77,7 +80,7 @@ where
             {
                 tracing::warn!(%error, "reply publish failed");
             }
-        });
+        }));
         // Reap finished tasks so the set stays small.
         while tasks.try_join_next().is_some() {}
     }
