@@ -181,6 +181,8 @@ pub async fn accept(
         .map_err(|_| ApiError::new(ErrorCode::Internal, "encode command"))?;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", id.to_string().as_str());
+    // The REST request's trace id, or a new one per WebSocket command.
+    parley_kit::trace::inject(&mut headers);
     state
         .js
         .publish_with_headers(subjects::cmd_msg(conversation), headers, payload.into())

@@ -10,6 +10,7 @@ mod live;
 mod ratelimit;
 mod rest;
 mod state;
+mod trace;
 mod ws;
 
 use std::net::SocketAddr;
@@ -193,6 +194,7 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .nest("/api/v1", rest::router())
         .route("/ws", axum::routing::get(ws::upgrade))
+        .layer(axum::middleware::from_fn(trace::layer))
         .with_state(state.clone());
     if let Some(dir) = &state.settings.web_dir {
         let index = dir.join("index.html");
