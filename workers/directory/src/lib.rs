@@ -108,6 +108,7 @@ impl Directory {
             readiness,
         } = parley_kit::nats::Fabric::connect(&settings.common, "parley-directory").await?;
         parley_kit::db::ready_check(&readiness, db.clone());
+        throttle.ready_check(&readiness);
         let ops = ops::OpsServer::start(settings.ops.ops_listen, readiness).await?;
         parley_kit::db::export_pool_metrics(db.clone(), "directory", ops.stop_token());
         let ctx = Arc::new(Ctx {

@@ -25,6 +25,22 @@ impl Throttle {
         })
     }
 
+    /// Readiness check: Redis answers PING. The throttle fails open, so the directory keeps
+    /// serving while this is false; readiness says the deployment is degraded.
+    pub fn ready_check(&self, readiness: &parley_kit::ops::Readiness) {
+        let conn = self.conn.clone();
+        readiness.check("redis", move || {
+            let mut conn = conn.clone();
+            async move {
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        });
+    }
+
     fn key(&self, username_lower: &str) -> String {
         format!("{}login_fail:{}", self.prefix, username_lower)
     }
