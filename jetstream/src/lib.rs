@@ -36,6 +36,8 @@ pub fn streams(t: Topology) -> Vec<stream::Config> {
             max_age: Duration::from_secs(7 * 24 * 3600),
             duplicate_window: DUPLICATE_WINDOW,
             num_replicas: t.replicas,
+            // Edges group concurrent commands into atomic batches (group commit).
+            allow_atomic_publish: true,
             ..Default::default()
         },
         stream::Config {
@@ -46,6 +48,8 @@ pub fn streams(t: Topology) -> Vec<stream::Config> {
             max_age: Duration::from_secs(30 * 24 * 3600),
             duplicate_window: DUPLICATE_WINDOW,
             num_replicas: t.replicas,
+            // Workers publish a batch's events as one atomic batch: one fsync, not one each.
+            allow_atomic_publish: true,
             ..Default::default()
         },
         stream::Config {
@@ -205,6 +209,7 @@ fn drifted(current: &stream::Config, wanted: &stream::Config) -> bool {
         || current.duplicate_window != wanted.duplicate_window
         || current.num_replicas != wanted.num_replicas
         || current.max_messages_per_subject != wanted.max_messages_per_subject
+        || current.allow_atomic_publish != wanted.allow_atomic_publish
 }
 
 /// Create or update the durable consumer `name` and return it.

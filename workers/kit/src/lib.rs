@@ -5,6 +5,7 @@
 //! ([`service`]) → drain on SIGTERM ([`shutdown`]). It holds no domain logic.
 
 pub mod args;
+pub mod batch;
 pub mod breaker;
 pub mod consume;
 pub mod db;

@@ -55,3 +55,6 @@ pub const RECEIPTS_APPLIED: &str = "parley_receipts_applied_total";
 
 /// Presence: changes of what others see (labels `status`, `via` = command | sweep | resend).
 pub const PRESENCE_TRANSITIONS: &str = "parley_presence_transitions_total";
+
+/// Edge group commit: commands stored per JetStream write.
+pub const EDGE_COMMIT_BATCH: &str = "parley_edge_commit_batch_size";

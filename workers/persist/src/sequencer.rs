@@ -14,6 +14,7 @@ use parley_contracts::events::{MessageAction, MessageCommand, MessageEvent, Mess
 use parley_contracts::frames::ServerFrame;
 use parley_contracts::limits::MAX_MENTIONS;
 use parley_contracts::{ErrorCode, SCHEMA_VERSION, error::ApiError, subjects, validate};
+use parley_kit::batch;
 use parley_kit::consume::{BatchHandler, Outcome};
 use parley_kit::metrics_names as m;
 use sqlx::{PgConnection, PgPool, Row};
@@ -91,15 +92,25 @@ impl BatchHandler for Sequencer {
             }
         };
 
-        // Publish every event, then wait for all PubAcks: one round trip for the batch.
-        let mut pending = Vec::with_capacity(done.len());
+        // The batch's events go out as one atomic JetStream batch: one fsync for all of them
+        // instead of one each (a redelivered command's duplicate event makes the server refuse
+        // the batch; then they go one by one and JetStream drops just the duplicate).
+        let mut events = Vec::with_capacity(done.len());
+        let mut published = Vec::with_capacity(done.len());
         for (i, d) in &done {
             match d {
-                Done::Event(evt) => match self.publish(evt).await {
-                    Ok(ack) => pending.push((*i, ack)),
+                Done::Event(evt) => match serde_json::to_vec(evt.as_ref()) {
+                    Ok(payload) => {
+                        events.push(batch::Outgoing::new(
+                            subjects::evt_msg(evt.message.conversation_id),
+                            &subjects::event_msg_id(evt.command_id, evt.kind.as_str()),
+                            payload.into(),
+                        ));
+                        published.push(*i);
+                    }
                     Err(error) => {
-                        tracing::warn!(%error, "event publish failed; command will be redelivered");
-                        outcomes[*i] = Outcome::Retry(Duration::from_millis(500));
+                        tracing::error!(%error, "event not encoded; command will be redelivered");
+                        outcomes[*i] = Outcome::Retry(Duration::from_secs(1));
                     }
                 },
                 Done::Rejected(actor, command, err) => {
@@ -109,12 +120,14 @@ impl BatchHandler for Sequencer {
                 }
             }
         }
-        for (i, ack) in pending {
-            if let Err(error) = ack.await {
-                tracing::warn!(%error, "event publish not acknowledged; command will be redelivered");
+        let started = std::time::Instant::now();
+        if let Err(error) = batch::publish_batch(&self.nats, &self.js, &events).await {
+            tracing::warn!(%error, "events not published; commands will be redelivered");
+            for i in published {
                 outcomes[i] = Outcome::Retry(Duration::from_millis(500));
             }
         }
+        metrics::histogram!(m::JETSTREAM_PUBLISH_SECONDS).record(started.elapsed().as_secs_f64());
         outcomes
     }
 }
@@ -394,26 +407,6 @@ impl Sequencer {
             Some(m) if !m.deleted => Ok(m),
             _ => Err(reject(ErrorCode::NotFound, "no such message")),
         }
-    }
-
-    async fn publish(
-        &self,
-        evt: &MessageEvent,
-    ) -> Result<jetstream::context::PublishAckFuture, String> {
-        let payload = serde_json::to_vec(evt).map_err(|e| e.to_string())?;
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(
-            "Nats-Msg-Id",
-            subjects::event_msg_id(evt.command_id, evt.kind.as_str()).as_str(),
-        );
-        self.js
-            .publish_with_headers(
-                subjects::evt_msg(evt.message.conversation_id),
-                headers,
-                payload.into(),
-            )
-            .await
-            .map_err(|e| e.to_string())
     }
 
     async fn tell_rejected(&self, actor: Uuid, command: Uuid, err: &ApiError) {

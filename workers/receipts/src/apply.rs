@@ -13,6 +13,7 @@ use async_nats::jetstream;
 use chrono::Utc;
 use parley_contracts::events::{ReceiptCommand, ReceiptEvent, ReceiptKind};
 use parley_contracts::{SCHEMA_VERSION, subjects};
+use parley_kit::batch;
 use parley_kit::consume::{BatchHandler, Outcome};
 use parley_kit::metrics_names as m;
 use sqlx::{PgPool, Row};
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 pub struct Applier {
     pub db: PgPool,
+    pub nats: async_nats::Client,
     pub js: jetstream::Context,
     pub wait: chrono::Duration,
 }
@@ -190,42 +192,30 @@ impl Applier {
         Ok(out)
     }
 
-    /// Publish every event and wait for all PubAcks; false if any failed.
+    /// Publish the events as one atomic batch (one fsync); false if they were not stored.
     async fn publish(&self, events: &[ReceiptEvent]) -> bool {
-        let mut pending = Vec::with_capacity(events.len());
-        for e in events {
-            let Ok(payload) = serde_json::to_vec(e) else {
-                continue;
-            };
-            let mut headers = async_nats::HeaderMap::new();
-            let id = format!(
-                "{}:{}:{}:{}",
-                e.conversation_id, e.user_id, e.delivered_seq, e.read_seq
-            );
-            headers.insert("Nats-Msg-Id", id.as_str());
-            match self
-                .js
-                .publish_with_headers(
+        let msgs: Vec<batch::Outgoing> = events
+            .iter()
+            .filter_map(|e| {
+                let payload = serde_json::to_vec(e).ok()?;
+                let id = format!(
+                    "{}:{}:{}:{}",
+                    e.conversation_id, e.user_id, e.delivered_seq, e.read_seq
+                );
+                Some(batch::Outgoing::new(
                     subjects::evt_receipt(e.conversation_id),
-                    headers,
+                    &id,
                     payload.into(),
-                )
-                .await
-            {
-                Ok(ack) => pending.push(ack),
-                Err(error) => {
-                    tracing::warn!(%error, "receipt event publish failed");
-                    return false;
-                }
+                ))
+            })
+            .collect();
+        match batch::publish_batch(&self.nats, &self.js, &msgs).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "receipt events not published");
+                false
             }
         }
-        for ack in pending {
-            if let Err(error) = ack.await {
-                tracing::warn!(%error, "receipt event not acknowledged");
-                return false;
-            }
-        }
-        true
     }
 }
 

@@ -98,6 +98,7 @@ impl Receipts {
             receipts,
             apply::Applier {
                 db: self.db.clone(),
+                nats: self.nats.clone(),
                 js: self.js.clone(),
                 wait: chrono::Duration::seconds(self.settings.wait_seconds),
             },
