@@ -6,12 +6,14 @@
 //! `cargo build --workspace --bins` before the tests (the test script does).
 
 mod clients;
+mod outage;
 mod process;
 mod scale;
 mod services;
 
 pub use clients::{Api, Session, Ws};
-pub use process::{Proc, Stack, StackOptions};
+pub use outage::{TcpProxy, await_readyz};
+pub use process::{Proc, Stack, StackOptions, redis_url};
 pub use scale::{Replicas, STATELESS_WORKERS, history, history_of_at_least};
 pub use services::{Keys, NatsServer, TestDb};
 /// For tests that inspect a worker's tables directly.

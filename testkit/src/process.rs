@@ -34,6 +34,32 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(name: &str, env: &[(String, String)], announce: &[&str]) -> anyhow::Result<Self> {
+        let verbose = std::env::var_os("TEST_LOG").is_some();
+        let stderr = if verbose {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        Self::spawn_to(name, env, announce, stderr)
+    }
+
+    /// Like [`Proc::spawn`], with the log (stderr) written to `log` for the test to read.
+    pub fn spawn_logged(
+        name: &str,
+        env: &[(String, String)],
+        announce: &[&str],
+        log: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let file = std::fs::File::create(log).with_context(|| format!("create {log:?}"))?;
+        Self::spawn_to(name, env, announce, Stdio::from(file))
+    }
+
+    fn spawn_to(
+        name: &str,
+        env: &[(String, String)],
+        announce: &[&str],
+        stderr: Stdio,
+    ) -> anyhow::Result<Self> {
         let path = bin_dir().join(name);
         anyhow::ensure!(
             path.exists(),
@@ -41,15 +67,15 @@ impl Proc {
             path.display()
         );
         let verbose = std::env::var_os("TEST_LOG").is_some();
-        let mut child = Command::new(&path)
+        let mut cmd = Command::new(&path);
+        // A test may ask for its own log level (e.g. to read debug lines); else quiet.
+        if !env.iter().any(|(k, _)| k == "PARLEY_LOG") {
+            cmd.env("PARLEY_LOG", if verbose { "info" } else { "warn" });
+        }
+        let mut child = cmd
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("PARLEY_LOG", if verbose { "info" } else { "warn" })
             .stdout(Stdio::piped())
-            .stderr(if verbose {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+            .stderr(stderr)
             .spawn()
             .with_context(|| format!("spawn {name}"))?;
         let stdout = child.stdout.take().context("stdout")?;
@@ -128,6 +154,11 @@ impl Drop for Proc {
     }
 }
 
+/// The Redis tests use: `PARLEY_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`.
+pub fn redis_url() -> String {
+    std::env::var("PARLEY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct StackOptions {
     /// Extra environment for every process.
@@ -186,9 +217,9 @@ impl Stack {
         Ok(stack)
     }
 
-    fn env(&self) -> Vec<(String, String)> {
-        let redis = std::env::var("PARLEY_TEST_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    /// The environment every process of this stack gets.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let redis = redis_url();
         let mut env = vec![
             ("PARLEY_NATS_URL".into(), self.nats.url()),
             ("PARLEY_DATABASE_URL".into(), self.db.url.clone()),
@@ -213,6 +244,18 @@ impl Stack {
     /// Start one more instance of a worker (also used to restart after a kill).
     pub fn spawn_worker(&self, name: &str) -> anyhow::Result<Proc> {
         Proc::spawn(name, &self.env(), &["ops"])
+    }
+
+    /// One more instance of a worker with `extra` environment on top of the stack's (e.g. a
+    /// database URL through a proxy the test can cut).
+    pub fn spawn_worker_with(
+        &self,
+        name: &str,
+        extra: &[(String, String)],
+    ) -> anyhow::Result<Proc> {
+        let mut env = self.env();
+        env.extend(extra.iter().cloned());
+        Proc::spawn(name, &env, &["ops"])
     }
 
     pub fn spawn_edge(&self) -> anyhow::Result<Proc> {

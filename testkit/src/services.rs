@@ -37,6 +37,11 @@ impl NatsServer {
     }
 
     fn start_at(port: u16, store: tempfile::TempDir) -> anyhow::Result<Self> {
+        let child = Self::spawn_child(port, &store)?;
+        Ok(Self { child, port, store })
+    }
+
+    fn spawn_child(port: u16, store: &tempfile::TempDir) -> anyhow::Result<Child> {
         let bin = std::env::var("PARLEY_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
         let child = Command::new(&bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
@@ -46,7 +51,19 @@ impl NatsServer {
             .spawn()
             .with_context(|| format!("start {bin}"))?;
         wait_for_port(port, Duration::from_secs(10))?;
-        Ok(Self { child, port, store })
+        Ok(child)
+    }
+
+    /// Kill the server (an outage) but keep its port and store for [`NatsServer::resume`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start the server again on the same port and store after [`NatsServer::stop`].
+    pub fn resume(&mut self) -> anyhow::Result<()> {
+        self.child = Self::spawn_child(self.port, &self.store)?;
+        Ok(())
     }
 
     pub fn url(&self) -> String {
