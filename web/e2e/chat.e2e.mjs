@@ -425,11 +425,12 @@ async function main() {
       await ben.getByTestId('confirm-block').click();
       const benNotice = ben.getByTestId('blocked-notice');
       await benNotice.waitFor({ timeout: TIMEOUT });
-      if ((await benNotice.getAttribute('data-blocked')) !== 'byMe') throw new Error('Ben does not see his own block');
+      await until('Ben to see his own block', async () => (await benNotice.getAttribute('data-blocked')) === 'byMe');
       if (await ben.getByTestId('composer-input').count()) throw new Error("Ben's composer still shown");
       const annNotice = ann.getByTestId('blocked-notice');
       await annNotice.waitFor({ timeout: TIMEOUT });
-      if ((await annNotice.getAttribute('data-blocked')) !== 'byThem') throw new Error('Ann does not see the block');
+      await until('Ann to see that she cannot send', async () => (await annNotice.getAttribute('data-blocked')) === 'byThem');
+      if (await ann.getByTestId('composer-input').count()) throw new Error("Ann's composer still shown");
       await shot(ben, 'ben-blocked');
       await shot(ann, 'ann-blocked');
       // The group with both of them stays open.

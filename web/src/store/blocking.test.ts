@@ -82,7 +82,8 @@ function setup(routes: Record<string, unknown> = {}) {
     if (key in routes) {
       const body = routes[key];
       if (body === 204) return new Response(null, { status: 204 });
-      return new Response(JSON.stringify(body), { status: key.startsWith('POST') ? 201 : 200, headers: { 'Content-Type': 'application/json' } });
+      const status = (body as { code?: string }).code ? 503 : key.startsWith('POST') ? 201 : 200;
+      return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
     }
     const body =
       key === 'GET /api/v1/conversations'
@@ -150,6 +151,18 @@ describe('ChatController: blocking, reports, presence', () => {
     expect(t.calls).toContain('DELETE /api/v1/users/bob/block');
     // The re-read conversation still says blocked (here: as if Bob blocked me too).
     expect(blockState(t.ctl.state, t.ctl.state.conversations.c1!)).toBe('byThem');
+    t.ctl.stop();
+  });
+
+  it('blocking is optimistic and rolled back when the server refuses', async () => {
+    const t = setup({ 'POST /api/v1/users/bob/block': { code: 'unavailable', message: 'down' } });
+    await online(t);
+    const pending = t.ctl.blockUser(BOB);
+    // Before the answer: already closed, by me.
+    expect(blockState(t.ctl.state, t.ctl.state.conversations.c1!)).toBe('byMe');
+    await expect(pending).rejects.toMatchObject({ code: 'unavailable' });
+    expect(t.ctl.state.blocked).toEqual({});
+    expect(blockState(t.ctl.state, t.ctl.state.conversations.c1!)).toBeNull();
     t.ctl.stop();
   });
 

@@ -686,8 +686,18 @@ export class ChatController {
 
   /** Blocks a user: nobody can send in the direct chat with them any more. */
   async blockUser(userId: Uuid): Promise<void> {
-    await this.api.blockUser(userId);
+    // Optimistic: the server pushes the chat's `blocked` flag, possibly before this call
+    // returns, and the blocker must then already be known as the one who blocked.
+    const direct = this.directWith(userId);
+    const wasBlocked = Boolean(direct?.conversation.blocked);
     this.dispatch({ type: 'block/set', user: this.userSummary(userId), blocked: true });
+    try {
+      await this.api.blockUser(userId);
+    } catch (err) {
+      this.dispatch({ type: 'block/set', user: this.userSummary(userId), blocked: false });
+      if (direct) this.dispatch({ type: 'conversation/blocked', id: direct.conversation.id, blocked: wasBlocked });
+      throw err;
+    }
     await this.refreshDirectWith(userId);
   }
 
@@ -703,10 +713,14 @@ export class ChatController {
   }
 
   /** Re-reads the direct conversation with a user (its `blocked` flag changed). */
-  private async refreshDirectWith(userId: Uuid): Promise<void> {
-    const cs = Object.values(this.state.conversations).find(
+  private directWith(userId: Uuid) {
+    return Object.values(this.state.conversations).find(
       (x) => x.conversation.type === 'direct' && x.conversation.members.some((m) => m.userId === userId),
     );
+  }
+
+  private async refreshDirectWith(userId: Uuid): Promise<void> {
+    const cs = this.directWith(userId);
     if (!cs) return;
     try {
       this.dispatch({ type: 'conversation/upsert', conversation: await this.api.getConversation(cs.conversation.id) });
