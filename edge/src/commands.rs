@@ -4,13 +4,16 @@
 
 use std::time::Instant;
 
-use async_nats::jetstream::context::PublishAckFuture;
+use std::future::Future;
+use std::pin::Pin;
+
 use chrono::Utc;
 use parley_contracts::api::Role;
 use parley_contracts::events::{MessageAction, MessageCommand};
 use parley_contracts::frames::ClientFrame;
 use parley_contracts::limits::MAX_MENTIONS;
 use parley_contracts::{ErrorCode, SCHEMA_VERSION, error::ApiError, subjects, validate};
+use parley_kit::batch::Outgoing;
 use parley_kit::metrics_names as m;
 use uuid::Uuid;
 
@@ -90,14 +93,15 @@ fn check_id(id: Uuid) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Validate and publish; returns the PubAck future (await it before acknowledging).
+/// Validate and hand to the group committer; returns the store future (await it before
+/// acknowledging).
 pub async fn accept(
     state: &AppState,
     user: Uuid,
     id: Uuid,
     conversation: Uuid,
     mut action: MessageAction,
-) -> Result<PublishAckFuture, ApiError> {
+) -> Result<Stored, ApiError> {
     check_id(id)?;
     match &action {
         MessageAction::Send {
@@ -183,9 +187,13 @@ pub async fn accept(
     headers.insert("Nats-Msg-Id", id.to_string().as_str());
     // The REST request's trace id, or a new one per WebSocket command.
     parley_kit::trace::inject(&mut headers);
-    state
-        .js
-        .publish_with_headers(subjects::cmd_msg(conversation), headers, payload.into())
+    let stored = state
+        .committer
+        .publish(Outgoing {
+            subject: subjects::cmd_msg(conversation),
+            headers,
+            payload: payload.into(),
+        })
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "command publish failed");
@@ -193,11 +201,15 @@ pub async fn accept(
                 ErrorCode::Unavailable,
                 "the message could not be queued; retry with the same id",
             )
-        })
+        })?;
+    Ok(Box::pin(stored))
 }
 
-/// Await the PubAck: only a stored command is reported `accepted`.
-pub async fn confirm(ack: PublishAckFuture, started: Instant) -> Result<(), ApiError> {
+/// A command on its way into JetStream (resolves once stored).
+pub type Stored = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// Await the store: only a stored command is reported `accepted`.
+pub async fn confirm(ack: Stored, started: Instant) -> Result<(), ApiError> {
     let r = ack.await;
     metrics::histogram!(m::JETSTREAM_PUBLISH_SECONDS).record(started.elapsed().as_secs_f64());
     match r {

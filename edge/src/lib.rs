@@ -5,6 +5,7 @@
 
 mod auth;
 mod commands;
+mod committer;
 mod error;
 mod live;
 mod ratelimit;
@@ -125,9 +126,11 @@ impl Edge {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("bind {}", settings.listen))?;
+        let committer = committer::Committer::start(nats.clone(), js.clone());
         let state = AppState(Arc::new(state::Inner {
             nats,
             js,
+            committer,
             verifier,
             members,
             read_settings,

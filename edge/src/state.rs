@@ -23,6 +23,8 @@ impl std::ops::Deref for AppState {
 pub struct Inner {
     pub nats: async_nats::Client,
     pub js: async_nats::jetstream::Context,
+    /// Stores commands in JetStream, concurrent ones as one atomic batch.
+    pub committer: crate::committer::Committer,
     pub verifier: Verifier,
     pub members: MemberCache,
     /// Read-receipt settings, to mask read watermarks shown to others.
