@@ -30,13 +30,8 @@ pub struct Settings {
     pub common: CommonArgs,
     #[command(flatten)]
     pub ops: OpsArgs,
-    /// PostgreSQL URL; the worker owns schema `directory`.
-    #[arg(
-        long,
-        env = "PARLEY_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/parley"
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub db: parley_kit::args::DbArgs,
     /// Redis URL (login throttling).
     #[arg(
         long,
@@ -62,9 +57,6 @@ pub struct Settings {
     /// Failed logins per username per 15 minutes before further attempts are refused.
     #[arg(long, env = "PARLEY_LOGIN_FAILURES_MAX", default_value_t = 10)]
     pub login_failures_max: u32,
-    /// Database connections.
-    #[arg(long, env = "PARLEY_DB_POOL", default_value_t = 10)]
-    pub db_pool: u32,
     /// Requests handled at once.
     #[arg(long, env = "PARLEY_CONCURRENCY", default_value_t = 64)]
     pub concurrency: usize,
@@ -88,13 +80,8 @@ impl Directory {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         let keys = Keys::from_private_pem_file(&settings.jwt_private_key_file)?;
-        let db = parley_kit::db::connect(&settings.database_url, "directory", settings.db_pool)
-            .await
-            .context("connect to PostgreSQL")?;
-        sqlx::migrate!("./migrations")
-            .run(&db)
-            .await
-            .context("run directory migrations")?;
+        let db = parley_kit::db::open(&settings.db, "directory", &sqlx::migrate!("./migrations"))
+            .await?;
         let throttle = throttle::Throttle::connect(
             &settings.redis_url,
             &settings.redis_prefix,

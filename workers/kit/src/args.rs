@@ -26,3 +26,18 @@ pub struct OpsArgs {
     #[arg(long, env = "PARLEY_OPS_LISTEN")]
     pub ops_listen: Option<SocketAddr>,
 }
+
+/// Options of workers that own a PostgreSQL schema.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbArgs {
+    /// PostgreSQL URL; the worker creates and owns its own schema there.
+    #[arg(
+        long,
+        env = "PARLEY_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/parley"
+    )]
+    pub database_url: String,
+    /// Database connections.
+    #[arg(long, env = "PARLEY_DB_POOL", default_value_t = 10)]
+    pub db_pool: u32,
+}

@@ -35,6 +35,23 @@ pub async fn connect(url: &str, schema: &str, max_connections: u32) -> anyhow::R
     Ok(pool)
 }
 
+/// A worker's store: a pool on its own `schema`, with the worker's migrations applied.
+pub async fn open(
+    args: &crate::args::DbArgs,
+    schema: &str,
+    migrator: &sqlx::migrate::Migrator,
+) -> anyhow::Result<PgPool> {
+    use anyhow::Context as _;
+    let pool = connect(&args.database_url, schema, args.db_pool)
+        .await
+        .context("connect to PostgreSQL")?;
+    migrator
+        .run(&pool)
+        .await
+        .with_context(|| format!("run {schema} migrations"))?;
+    Ok(pool)
+}
+
 /// Export pool gauges and a round-trip probe every few seconds until `stop`.
 ///
 /// The probe (`SELECT 1` through the pool, `query="ping"`) times what every query pays at

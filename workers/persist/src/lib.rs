@@ -28,13 +28,8 @@ pub struct Settings {
     pub common: CommonArgs,
     #[command(flatten)]
     pub ops: OpsArgs,
-    /// PostgreSQL URL; the worker owns schema `persist`.
-    #[arg(
-        long,
-        env = "PARLEY_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/parley"
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub db: parley_kit::args::DbArgs,
     /// Commands stored per transaction at most.
     #[arg(long, env = "PARLEY_PERSIST_BATCH", default_value_t = 256)]
     pub batch: usize,
@@ -45,9 +40,6 @@ pub struct Settings {
     /// (group admins may always delete).
     #[arg(long, env = "PARLEY_DELETE_WINDOW_SECONDS", default_value_t = 2 * 24 * 3600)]
     pub delete_window_seconds: i64,
-    /// Database connections.
-    #[arg(long, env = "PARLEY_DB_POOL", default_value_t = 10)]
-    pub db_pool: u32,
     /// History requests handled at once.
     #[arg(long, env = "PARLEY_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
@@ -63,14 +55,8 @@ pub struct Persist {
 
 impl Persist {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        use anyhow::Context as _;
-        let db = parley_kit::db::connect(&settings.database_url, "persist", settings.db_pool)
-            .await
-            .context("connect to PostgreSQL")?;
-        sqlx::migrate!("./migrations")
-            .run(&db)
-            .await
-            .context("run persist migrations")?;
+        let db =
+            parley_kit::db::open(&settings.db, "persist", &sqlx::migrate!("./migrations")).await?;
         let parley_kit::nats::Fabric {
             nats,
             js,

@@ -30,13 +30,8 @@ pub struct Settings {
     pub common: CommonArgs,
     #[command(flatten)]
     pub ops: OpsArgs,
-    /// PostgreSQL URL; the worker owns schema `receipts`.
-    #[arg(
-        long,
-        env = "PARLEY_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/parley"
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub db: parley_kit::args::DbArgs,
     /// Receipt commands coalesced per transaction at most.
     #[arg(long, env = "PARLEY_RECEIPTS_BATCH", default_value_t = 512)]
     pub batch: usize,
@@ -44,9 +39,6 @@ pub struct Settings {
     /// clamped to the last seq, seconds.
     #[arg(long, env = "PARLEY_RECEIPTS_WAIT_SECONDS", default_value_t = 30)]
     pub wait_seconds: i64,
-    /// Database connections.
-    #[arg(long, env = "PARLEY_DB_POOL", default_value_t = 6)]
-    pub db_pool: u32,
     /// Requests handled at once.
     #[arg(long, env = "PARLEY_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
@@ -62,14 +54,8 @@ pub struct Receipts {
 
 impl Receipts {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        use anyhow::Context as _;
-        let db = parley_kit::db::connect(&settings.database_url, "receipts", settings.db_pool)
-            .await
-            .context("connect to PostgreSQL")?;
-        sqlx::migrate!("./migrations")
-            .run(&db)
-            .await
-            .context("run receipts migrations")?;
+        let db =
+            parley_kit::db::open(&settings.db, "receipts", &sqlx::migrate!("./migrations")).await?;
         let parley_kit::nats::Fabric {
             nats,
             js,
