@@ -92,12 +92,22 @@ pub async fn publish_each(js: &jetstream::Context, msgs: &[Outgoing]) -> Result<
     Ok(())
 }
 
+/// Whether atomic batches are used (`PARLEY_ATOMIC_BATCHES=0` turns them off, for servers
+/// without them and for comparison runs).
+fn atomic_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("PARLEY_ATOMIC_BATCHES").map_or(true, |v| v != "0"))
+}
+
 /// Atomically if possible, else one by one (duplicates, a server without atomic batches).
 pub async fn publish_batch(
     client: &async_nats::Client,
     js: &jetstream::Context,
     msgs: &[Outgoing],
 ) -> Result<(), String> {
+    if !atomic_enabled() {
+        return publish_each(js, msgs).await;
+    }
     for chunk in msgs.chunks(MAX_BATCH) {
         if let Err(error) = publish_atomic(client, js, chunk).await {
             tracing::debug!(%error, size = chunk.len(), "atomic batch refused; publishing one by one");
