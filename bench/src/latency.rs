@@ -1,7 +1,8 @@
-//! `parley-bench latency`: N users connected over WebSocket, paired in direct conversations,
-//! send R messages per second in total (open loop: sends follow the clock, not the replies)
-//! for D seconds. Prints percentiles of send→ack and send→receive, plus the same run's raw NATS
-//! request/reply latency as a floor. Talks to a running Parley (see bench/README.md).
+//! `parley-bench latency` (also what runs when no subcommand is given): N users connected over
+//! WebSocket, paired in direct conversations, send R messages per second in total (open loop:
+//! sends follow the clock, not the replies) for D seconds. Prints percentiles of send→ack and
+//! send→receive, plus the same run's raw NATS request/reply latency as a floor. Talks to a
+//! running Parley (see bench/RESULTS.md).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Parser;
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -17,9 +17,10 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-#[derive(Parser, Debug, Clone)]
-#[command(about = "Parley end-to-end latency benchmark (open loop)")]
-struct Args {
+use crate::hist::hist;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
     /// Edge base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
@@ -69,11 +70,6 @@ struct Stats {
     errors: AtomicU64,
 }
 
-fn hist() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3)
-        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
-}
-
 fn print(name: &str, h: &Histogram<u64>) {
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     println!(
@@ -87,10 +83,8 @@ fn print(name: &str, h: &Histogram<u64>) {
     );
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    if args.users < 2 || args.users % 2 != 0 {
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    if args.users < 2 || !args.users.is_multiple_of(2) {
         bail!("--users must be an even number ≥ 2");
     }
     let http = reqwest::Client::new();
