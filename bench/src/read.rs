@@ -449,6 +449,7 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         "kind": "read",
         "date": date,
         "hardware": report::hardware(),
+        "gitCommit": report::git_commit(),
         "command": command.join(" "),
         "data": args.data,
         "users": sessions.len(),

@@ -183,7 +183,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         users,
         group_size: args.group_size,
         // Sockets close at token expiry: tokens must outlive set-up, the run and the settle.
-        valid_for: total_secs + args.settle_secs + 600,
+        valid_for: total_secs + args.settle_secs + 300,
         concurrency: args.setup_concurrency,
     };
     let cache = accounts::prepare(&http, &base, &args.state_dir, want).await?;
@@ -509,6 +509,7 @@ fn summarize(
         "scenario": sc.name,
         "date": date,
         "hardware": report::hardware(),
+        "gitCommit": report::git_commit(),
         "command": command.join(" "),
         "note": args.note,
         "config": {

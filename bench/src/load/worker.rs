@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -150,9 +149,23 @@ async fn bases(plan: &WorkerPlan) -> anyhow::Result<Vec<u64>> {
     .await
 }
 
+/// Stdin lines from a plain thread (the parent writes two lines, far apart), so the bench needs
+/// no extra tokio feature — which would make workspace builds compile tokio a second way.
+fn stdin_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel(4);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 pub async fn run() -> anyhow::Result<()> {
-    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-    let line = stdin.next_line().await?.context("no plan on stdin")?;
+    let mut stdin = stdin_lines();
+    let line = stdin.recv().await.context("no plan on stdin")?;
     let plan: WorkerPlan = serde_json::from_str(&line).context("plan")?;
     let n = plan.accounts.len();
     let bases = bases(&plan).await?;
@@ -238,7 +251,7 @@ pub async fn run() -> anyhow::Result<()> {
         failed: n - sh.connected.load(Ordering::Relaxed),
     });
 
-    let line = stdin.next_line().await?.context("no go on stdin")?;
+    let line = stdin.recv().await.context("no go on stdin")?;
     let go: Go = serde_json::from_str(&line).context("go line")?;
     anyhow::ensure!(go.go, "told not to go");
     let go = sh.go();
