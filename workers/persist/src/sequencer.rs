@@ -5,6 +5,7 @@
 //! row living in the same transaction: a redelivered command finds its event and republishes
 //! it under the same `Nats-Msg-Id`, and a rolled-back transaction hands its seqs back.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -141,16 +142,36 @@ impl Sequencer {
         let mut done = Vec::with_capacity(commands.len());
         // One query finds the commands already sequenced (redeliveries, client retries).
         let ids: Vec<Uuid> = commands.iter().map(|(_, c)| c.id).collect();
-        let mut seen: std::collections::HashSet<Uuid> =
+        let mut seen: HashSet<Uuid> =
             sqlx::query_scalar("SELECT command_id FROM events WHERE command_id = ANY($1)")
                 .bind(&ids)
                 .fetch_all(&mut *tx)
                 .await?
                 .into_iter()
                 .collect();
+        // Conversations whose commands in this batch are all fresh, valid plain sends (each id
+        // once) are stored by one statement; the rest go one command at a time. A conversation
+        // is wholly on one path, so its seqs follow stream order either way.
+        let now = Utc::now();
+        let mut ids_in_batch = HashSet::with_capacity(commands.len());
+        let mut fast_conv: HashMap<Uuid, bool> = HashMap::new();
+        for (_, cmd) in commands {
+            let plain = matches!(&cmd.action, MessageAction::Send { reply_to: None, forward_from: None, body, .. } if validate::body(body).is_ok())
+                && !seen.contains(&cmd.id)
+                && ids_in_batch.insert(cmd.id);
+            let fast = fast_conv.entry(cmd.conversation_id).or_insert(true);
+            *fast = *fast && plain;
+        }
+        let is_fast =
+            |c: &MessageCommand| fast_conv.get(&c.conversation_id).copied().unwrap_or(false);
+        let fast: Vec<&(usize, MessageCommand)> =
+            commands.iter().filter(|(_, c)| is_fast(c)).collect();
+        if !fast.is_empty() {
+            done.extend(self.store_sends(&mut tx, &fast, now).await?);
+        }
         // Every rejection is decided before the command writes anything, so no savepoint is
         // needed: a rejected command leaves the transaction (and the seq allocator) untouched.
-        for (i, cmd) in commands {
+        for (i, cmd) in commands.iter().filter(|(_, c)| !is_fast(c)) {
             let known = !seen.insert(cmd.id);
             match self.store_one(&mut tx, cmd, known).await {
                 Ok((evt, fresh)) => {
@@ -170,6 +191,115 @@ impl Sequencer {
         }
         tx.commit().await?;
         Ok(done)
+    }
+
+    /// Fresh plain sends (no reply, no forward) of whole conversations in one statement:
+    /// allocate `n` seqs per conversation, insert the messages and their events. Per-command
+    /// round trips were most of persist's time under load.
+    async fn store_sends(
+        &self,
+        conn: &mut PgConnection,
+        cmds: &[&(usize, MessageCommand)],
+        now: chrono::DateTime<Utc>,
+    ) -> sqlx::Result<Vec<(usize, Done)>> {
+        let mut ids = Vec::with_capacity(cmds.len());
+        let mut convs = Vec::with_capacity(cmds.len());
+        let mut senders = Vec::with_capacity(cmds.len());
+        let mut bodies = Vec::with_capacity(cmds.len());
+        let mut mentions = Vec::with_capacity(cmds.len());
+        let mut messages = Vec::with_capacity(cmds.len());
+        for (_, cmd) in cmds {
+            let MessageAction::Send {
+                body, mentions: m, ..
+            } = &cmd.action
+            else {
+                continue;
+            };
+            let mut m = m.clone();
+            m.sort();
+            m.dedup();
+            m.truncate(MAX_MENTIONS);
+            ids.push(cmd.id);
+            convs.push(cmd.conversation_id);
+            senders.push(cmd.sender_id);
+            bodies.push(body.clone());
+            mentions.push(serde_json::to_value(&m).unwrap_or_default());
+            messages.push(Message {
+                id: cmd.id,
+                seq: 0,
+                conversation_id: cmd.conversation_id,
+                sender_id: cmd.sender_id,
+                body: body.clone(),
+                created_at: now,
+                edited_at: None,
+                deleted: false,
+                reply_to: None,
+                forwarded_from: None,
+                mentions: m,
+                reactions: Vec::new(),
+            });
+        }
+        let ords: Vec<i32> = (0..ids.len() as i32).collect();
+        let rows = sqlx::query(
+            "WITH input AS (
+                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::jsonb[], $6::int[])
+                    AS t(id, conv, sender, body, mentions, ord)),
+             counts AS (SELECT conv, count(*)::bigint AS n FROM input GROUP BY conv),
+             alloc AS (
+                INSERT INTO conversations AS c (conversation_id, last_seq)
+                SELECT conv, n FROM counts ORDER BY conv
+                ON CONFLICT (conversation_id) DO UPDATE SET last_seq = c.last_seq + EXCLUDED.last_seq
+                RETURNING conversation_id, last_seq),
+             numbered AS (
+                SELECT i.*, a.last_seq - k.n + row_number() OVER (PARTITION BY i.conv ORDER BY i.ord) AS seq
+                FROM input i JOIN alloc a ON a.conversation_id = i.conv JOIN counts k ON k.conv = i.conv),
+             m AS (
+                INSERT INTO messages (id, conversation_id, seq, sender_id, body, created_at, mentions)
+                SELECT id, conv, seq, sender, body, $7,
+                       ARRAY(SELECT jsonb_array_elements_text(mentions)::uuid)
+                FROM numbered RETURNING id)
+             INSERT INTO events (conversation_id, seq, command_id, kind, message_id, actor_id, created_at)
+             SELECT conv, seq, id, 'message.created', id, sender, $7 FROM numbered
+             RETURNING command_id, seq",
+        )
+        .bind(&ids)
+        .bind(&convs)
+        .bind(&senders)
+        .bind(&bodies)
+        .bind(&mentions)
+        .bind(&ords)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?;
+        let seqs: std::collections::HashMap<Uuid, i64> = rows
+            .iter()
+            .map(|r| (r.get("command_id"), r.get("seq")))
+            .collect();
+        let mut out = Vec::with_capacity(messages.len());
+        for ((i, cmd), mut msg) in cmds.iter().map(|c| (c.0, &c.1)).zip(messages) {
+            let Some(seq) = seqs.get(&cmd.id) else {
+                return Err(sqlx::Error::Protocol(format!(
+                    "send {} was not stored",
+                    cmd.id
+                )));
+            };
+            msg.seq = (*seq).max(0) as u64;
+            metrics::counter!(m::MESSAGES_STORED, "kind" => MessageEventKind::Created.as_str())
+                .increment(1);
+            out.push((
+                i,
+                Done::Event(Box::new(MessageEvent {
+                    v: SCHEMA_VERSION,
+                    kind: MessageEventKind::Created,
+                    seq: msg.seq,
+                    command_id: cmd.id,
+                    actor_id: cmd.sender_id,
+                    at: now,
+                    message: msg,
+                })),
+            ));
+        }
+        Ok(out)
     }
 
     /// Returns the event and whether it is new.
