@@ -16,7 +16,9 @@ ops_base="${PARLEY_OPS_BASE:-9100}"
 mkdir -p "$state/nats" "$state/logs"
 
 echo "[run] building ($profile)…"
-if [ "$profile" = release ]; then cargo build --release --workspace --bins; else cargo build --workspace --bins; fi
+# PARLEY_SKIP_BUILD=1 runs the binaries already built (benchmarks while the tree is edited).
+if [ "${PARLEY_SKIP_BUILD:-}" = 1 ]; then :
+elif [ "$profile" = release ]; then cargo build --release --workspace --bins; else cargo build --workspace --bins; fi
 echo "[run] building the web client…"
 [ "${PARLEY_SKIP_WEB_BUILD:-}" = 1 ] || (cd web && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build --silent)
 

@@ -89,15 +89,14 @@ impl Directory {
         )
         .await
         .context("connect to Redis")?;
-        let parley_kit::nats::Fabric {
-            nats,
-            js,
-            readiness,
-        } = parley_kit::nats::Fabric::connect(&settings.common, "parley-directory").await?;
-        parley_kit::db::ready_check(&readiness, db.clone());
-        throttle.ready_check(&readiness);
-        let ops = ops::OpsServer::start(settings.ops.ops_listen, readiness).await?;
-        parley_kit::db::export_pool_metrics(db.clone(), "directory", ops.stop_token());
+        let parley_kit::worker::Base { nats, js, ops } = parley_kit::worker::Base::start(
+            &settings.common,
+            &settings.ops,
+            "directory",
+            Some(&db),
+            |readiness| throttle.ready_check(readiness),
+        )
+        .await?;
         let ctx = Arc::new(Ctx {
             db,
             js,

@@ -19,6 +19,7 @@ pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace;
+pub mod worker;
 
 pub use args::CommonArgs;
 pub use tokio_util::sync::CancellationToken;

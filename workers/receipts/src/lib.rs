@@ -56,14 +56,14 @@ impl Receipts {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db =
             parley_kit::db::open(&settings.db, "receipts", &sqlx::migrate!("./migrations")).await?;
-        let parley_kit::nats::Fabric {
-            nats,
-            js,
-            readiness,
-        } = parley_kit::nats::Fabric::connect(&settings.common, "parley-receipts").await?;
-        parley_kit::db::ready_check(&readiness, db.clone());
-        let ops = ops::OpsServer::start(settings.ops.ops_listen, readiness).await?;
-        parley_kit::db::export_pool_metrics(db.clone(), "receipts", ops.stop_token());
+        let parley_kit::worker::Base { nats, js, ops } = parley_kit::worker::Base::start(
+            &settings.common,
+            &settings.ops,
+            "receipts",
+            Some(&db),
+            |_| {},
+        )
+        .await?;
         Ok(Self {
             settings,
             db,
