@@ -18,6 +18,7 @@ use parley_contracts::{ErrorCode, SCHEMA_VERSION, error::ApiError, subjects, val
 use parley_kit::batch;
 use parley_kit::consume::{BatchHandler, Outcome};
 use parley_kit::metrics_names as m;
+use parley_kit::trace;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -102,11 +103,16 @@ impl BatchHandler for Sequencer {
             match d {
                 Done::Event(evt) => match serde_json::to_vec(evt.as_ref()) {
                     Ok(payload) => {
-                        events.push(batch::Outgoing::new(
+                        let mut out = batch::Outgoing::new(
                             subjects::evt_msg(evt.message.conversation_id),
                             &subjects::event_msg_id(evt.command_id, evt.kind.as_str()),
                             payload.into(),
-                        ));
+                        );
+                        // The command's trace id follows it into delivery's logs.
+                        if let Some(id) = trace::from_headers(batch[*i].headers.as_ref()) {
+                            out.headers.insert(trace::HEADER, id.as_str());
+                        }
+                        events.push(out);
                         published.push(*i);
                     }
                     Err(error) => {
