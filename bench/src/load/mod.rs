@@ -101,6 +101,11 @@ pub struct Args {
     /// the result, to show where the time went.
     #[arg(long)]
     pub scrape: Vec<String>,
+    /// Before the schedule starts, wait (up to 10 minutes) until every `parley_consumer_lag`
+    /// at these endpoints is 0: the ramp's presence events drain first, so the schedule is
+    /// measured from a steady state.
+    #[arg(long)]
+    pub quiesce: Vec<String>,
     /// A note for the results row (e.g. what changed since the last run).
     #[arg(long, default_value = "")]
     pub note: String,
@@ -303,6 +308,28 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     );
     // Idle memory: let the edge settle (presence, subscriptions), then read its RSS.
     tokio::time::sleep(Duration::from_secs(5)).await;
+    if !args.quiesce.is_empty() {
+        let waited = Instant::now();
+        loop {
+            let mut lag = 0.0;
+            for u in &args.quiesce {
+                let s = scrape::fetch(&http, u).await;
+                lag += s
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("parley_consumer_lag"))
+                    .map(|(_, v)| v)
+                    .sum::<f64>();
+            }
+            if lag == 0.0 || waited.elapsed() > Duration::from_secs(600) {
+                eprintln!(
+                    "[ramp] consumer lag {lag} after waiting {:.0}s",
+                    waited.elapsed().as_secs_f64()
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
     let edge_rss_idle = procstat::edge_rss(&procs);
 
     let mut metrics_before = BTreeMap::new();
@@ -671,8 +698,8 @@ fn summarize(
             sum("send_receive").cell(),
             format!(
                 "{} / {}",
-                fmt_ms(sum("typing_shown").p99),
-                fmt_ms(sum("read_status_shown").p99)
+                p99_cell(&sum("typing_shown")),
+                p99_cell(&sum("read_status_shown"))
             ),
             cpu_per_1k
                 .map(|v| format!("{v:.2}"))
@@ -700,6 +727,15 @@ fn summarize(
         );
     }
     Ok(result)
+}
+
+/// A p99 for a table cell, "–" when nothing was measured.
+fn p99_cell(s: &Summary) -> String {
+    if s.count == 0 {
+        "–".into()
+    } else {
+        fmt_ms(s.p99)
+    }
 }
 
 pub const LOAD_HEADER: [&str; 12] = [
