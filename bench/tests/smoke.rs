@@ -65,6 +65,12 @@ async fn smoke_scenario_loses_and_duplicates_nothing() -> anyhow::Result<()> {
         "--no-record",
     ];
     let metrics = format!("{url}/metrics");
+    let ops = |p: &Option<parley_testkit::Proc>| {
+        p.as_ref()
+            .map(|p| format!("http://{}/metrics", p.addrs["ops"]))
+            .unwrap_or_default()
+    };
+    let (persist, delivery) = (ops(&stack.persist), ops(&stack.delivery));
     let mut load = vec![
         "load",
         "--scenario",
@@ -75,6 +81,10 @@ async fn smoke_scenario_loses_and_duplicates_nothing() -> anyhow::Result<()> {
         "10",
         "--scrape",
         &metrics,
+        "--quiesce",
+        &persist,
+        "--quiesce",
+        &delivery,
     ];
     load.extend(common);
     bench(&load)?;

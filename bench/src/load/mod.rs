@@ -103,7 +103,8 @@ pub struct Args {
     pub scrape: Vec<String>,
     /// Before the schedule starts, wait (up to 10 minutes) until every `parley_consumer_lag`
     /// at these endpoints is 0: the ramp's presence events drain first, so the schedule is
-    /// measured from a steady state.
+    /// measured from a steady state. After it, the final sync also waits for lag 0 (within
+    /// --settle-secs), so a backlog is not counted as loss.
     #[arg(long)]
     pub quiesce: Vec<String>,
     /// A note for the results row (e.g. what changed since the last run).
@@ -247,6 +248,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
             read_share: sc.read_share,
             storm: sc.storm,
             settle_secs: args.settle_secs,
+            quiesce: args.quiesce.clone(),
         };
         let mut child = Command::new(&exe)
             .arg("worker")

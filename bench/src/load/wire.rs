@@ -26,6 +26,9 @@ pub struct WorkerPlan {
     pub storm: Option<Storm>,
     /// After the schedule, how long to wait for stragglers before the final sync.
     pub settle_secs: u64,
+    /// Metrics endpoints whose `parley_consumer_lag` must reach 0 (within `settle_secs`)
+    /// before the final sync, so what is still queued is not counted as lost.
+    pub quiesce: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

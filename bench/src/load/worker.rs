@@ -366,9 +366,11 @@ pub async fn run() -> anyhow::Result<()> {
     }
     while side.join_next().await.is_some() {}
 
-    // Settle: wait until every send is acked and live deliveries stop arriving.
+    // Settle: wait until every send is acked, live deliveries stop arriving and (if asked)
+    // the servers' consumers have caught up.
     let settle_deadline = Instant::now() + Duration::from_secs(plan.settle_secs);
     let mut last = (u64::MAX, Instant::now());
+    let http = reqwest::Client::new();
     while Instant::now() < settle_deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let received = sh.received.load(Ordering::Relaxed);
@@ -376,7 +378,18 @@ pub async fn run() -> anyhow::Result<()> {
         if received != last.0 {
             last = (received, Instant::now());
         } else if all_acked && last.1.elapsed() > Duration::from_secs(2) {
-            break;
+            let mut lag = 0.0;
+            for u in &plan.quiesce {
+                lag += crate::scrape::fetch(&http, u)
+                    .await
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("parley_consumer_lag"))
+                    .map(|(_, v)| v)
+                    .sum::<f64>();
+            }
+            if lag == 0.0 {
+                break;
+            }
         }
     }
     for tx in &txs {
