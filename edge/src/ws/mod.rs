@@ -17,6 +17,9 @@ use serde::Deserialize;
 use crate::error::EdgeError;
 use crate::state::AppState;
 
+/// Bytes read from a socket at a time.
+const SOCKET_READ_BUFFER: usize = 4 * 1024;
+
 #[derive(Deserialize)]
 pub struct WsQuery {
     access_token: Option<String>,
@@ -77,5 +80,9 @@ pub async fn upgrade(
     let tracker = s.conn_tasks.clone();
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        // The library preallocates its read buffer per socket (128 KiB by default): most of an
+        // idle connection's memory. Chat frames are small; a large one still arrives whole.
+        .read_buffer_size(SOCKET_READ_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| tracker.track_future(connection::run(socket, s, permit, preauth)))
 }
