@@ -8,7 +8,7 @@ set -euo pipefail
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
 need_apt=()
-for pkg in mold postgresql redis-server prometheus chromium chromium-driver fonts-noto-color-emoji curl ca-certificates pkg-config; do
+for pkg in mold postgresql redis-server prometheus chromium chromium-driver curl ca-certificates pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
