@@ -304,6 +304,9 @@ async fn presence_follows_devices_status_and_privacy() -> anyhow::Result<()> {
     let stranger = api.register("zed").await?;
     let url = stack.edge_url(0);
     let mut b = Ws::connect(&url, &ben.token).await?;
+    // A new device is told its contacts' presence once: Ann has never been online.
+    let never = b.recv_until(presence(&ann, "offline")).await?;
+    assert!(never["lastSeen"].is_null(), "{never}");
 
     // Ann's first device: online; a second device and its departure change nothing visible.
     let a1 = Ws::connect(&url, &ann.token).await?;
@@ -383,6 +386,8 @@ async fn users_of_a_killed_edge_go_offline() -> anyhow::Result<()> {
     let api = stack.api();
     let (ann, ben, _) = api.direct_pair().await?;
     let mut b = Ws::connect(&stack.edge_url(0), &ben.token).await?;
+    // The snapshot a new device gets first (Ann never seen), before any change.
+    b.recv_until(presence(&ann, "offline")).await?;
     let _a = Ws::connect(&stack.edge_url(1), &ann.token).await?;
     b.recv_until(presence(&ann, "online")).await?;
     let started = std::time::Instant::now();
