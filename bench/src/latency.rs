@@ -59,6 +59,8 @@ enum Out {
 struct Stats {
     ack: Mutex<Histogram<u64>>,
     recv: Mutex<Histogram<u64>>,
+    /// send→receive since the last progress line: shows whether the tail is spread or bunched.
+    recv_window: Mutex<Histogram<u64>>,
     typing: Mutex<Histogram<u64>>,
     status: Mutex<Histogram<u64>>,
     /// (conversation, typer) → when the start was sent.
@@ -148,6 +150,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let stats = Arc::new(Stats {
         ack: Mutex::new(hist()),
         recv: Mutex::new(hist()),
+        recv_window: Mutex::new(crate::hist::coarse()),
         typing: Mutex::new(hist()),
         status: Mutex::new(hist()),
         typing_sent: Default::default(),
@@ -161,7 +164,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut senders = Vec::new();
     eprintln!("[setup] connecting {} sockets…", args.users);
     for (i, (_, token)) in tokens.iter().enumerate() {
-        let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await?;
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(&ws_url, None, true).await?;
         let (mut sink, mut stream) = ws.split();
         sink.send(Message::Text(
             json!({"type": "auth", "token": token}).to_string().into(),
@@ -235,6 +238,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                         if let Some(t) = t {
                             let lat = epoch.elapsed().as_micros().saturating_sub(t) as u64;
                             let _ = stats.recv.lock().await.record(lat.max(1));
+                            let _ = stats.recv_window.lock().await.record(lat.max(1));
                             let n = stats.received.fetch_add(1, Ordering::Relaxed);
                             let conv = v["message"]["conversationId"]
                                 .as_str()
@@ -376,12 +380,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             });
         }
         if n % args.rate == 0 && n > 0 {
+            let (p99, max) = {
+                let mut w = stats.recv_window.lock().await;
+                let r = (w.value_at_quantile(0.99), w.max());
+                w.reset();
+                r
+            };
             eprintln!(
-                "[run] {:>4}s sent={} acked={} received={}",
+                "[run] {:>4}s sent={} acked={} received={} (last second: receive p99 {:.1} ms, max {:.1} ms)",
                 run_start.elapsed().as_secs(),
                 n,
                 stats.acks.load(Ordering::Relaxed),
-                stats.received.load(Ordering::Relaxed)
+                stats.received.load(Ordering::Relaxed),
+                p99 as f64 / 1000.0,
+                max as f64 / 1000.0
             );
         }
     }

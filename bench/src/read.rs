@@ -148,7 +148,7 @@ async fn make_deep(http: &reqwest::Client, base: &str, args: &Args) -> anyhow::R
         let tasks: Vec<_> = cache.accounts.iter().map(|a| {
             let (ws_url, token) = (ws_url.clone(), a.access.clone());
             tokio::spawn(async move {
-                let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await?;
+                let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url.as_str(), None, true).await?;
                 ws.send(Message::Text(json!({"type": "auth", "token": token}).to_string().into())).await?;
                 let (mut sink, mut stream) = ws.split();
                 let reader = tokio::spawn(async move {
@@ -205,7 +205,7 @@ async fn sync_once(
     gap: u64,
 ) -> anyhow::Result<(Duration, u64)> {
     let ws_url = format!("{}/ws", base.replacen("http", "ws", 1));
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await?;
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url.as_str(), None, true).await?;
     ws.send(Message::Text(
         json!({"type": "auth", "token": s.token}).to_string().into(),
     ))

@@ -171,8 +171,13 @@ impl Edge {
             st.readiness.set_draining();
             st.draining.cancel();
         });
+        // Frames are small and latency-bound: Nagle would hold one back for the peer's delayed
+        // ACK (up to 40 ms) whenever an earlier one is still unacknowledged.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = axum::serve(
-            self.listener,
+            listener,
             self.app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown.cancelled_owned());

@@ -132,7 +132,7 @@ impl Ws {
 
     pub async fn connect_raw(base: &str) -> anyhow::Result<Self> {
         let url = format!("{}/ws", base.replacen("http", "ws", 1));
-        let (stream, _) = tokio_tungstenite::connect_async(url).await?;
+        let (stream, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
         Ok(Self {
             stream,
             backlog: Vec::new(),

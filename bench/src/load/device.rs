@@ -130,7 +130,7 @@ impl Device {
         for attempt in 1..=60u32 {
             let r = tokio::time::timeout(
                 Duration::from_secs(15),
-                tokio_tungstenite::connect_async(self.sh.ws_url.as_str()),
+                tokio_tungstenite::connect_async_with_config(self.sh.ws_url.as_str(), None, true),
             )
             .await;
             let wait = match r {
