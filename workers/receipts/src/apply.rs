@@ -7,7 +7,8 @@
 //! client can never push a watermark past the end of a conversation.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use chrono::Utc;
@@ -17,6 +18,7 @@ use parley_kit::batch;
 use parley_kit::consume::{BatchHandler, Outcome};
 use parley_kit::metrics_names as m;
 use sqlx::{PgPool, Row};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 pub struct Applier {
@@ -24,7 +26,18 @@ pub struct Applier {
     pub nats: async_nats::Client,
     pub js: jetstream::Context,
     pub wait: chrono::Duration,
+    /// Woken whenever this process's [`crate::seqs::SeqFollower`] stored new last seqs.
+    pub seq_moved: Arc<Notify>,
 }
+
+/// How long a batch waits in place for the message events its receipts are ahead of. A client
+/// marks a message read the moment it arrives, which races this worker's own view of the same
+/// event by a few milliseconds; waiting here instead of a delayed redelivery keeps read→status
+/// in the milliseconds. Only a receipt's first delivery waits, so bogus seqs cannot stall the
+/// worker for more than this per batch.
+const CATCH_UP: Duration = Duration::from_millis(50);
+/// Re-check at least this often: the event may be followed by another instance.
+const CATCH_UP_POLL: Duration = Duration::from_millis(5);
 
 /// Highest delivered and read seq asked for one (conversation, member).
 #[derive(Default, Clone, Copy)]
@@ -54,27 +67,14 @@ impl BatchHandler for Applier {
         let mut convs: Vec<Uuid> = cmds.iter().map(|(_, c)| c.conversation_id).collect();
         convs.sort();
         convs.dedup();
-        let known: HashMap<Uuid, u64> = match sqlx::query(
-            "SELECT conversation_id, last_seq FROM conversations WHERE conversation_id = ANY($1)",
-        )
-        .bind(&convs)
-        .fetch_all(&self.db)
-        .await
-        {
-            Ok(rows) => rows
-                .iter()
-                .map(|r| {
-                    (
-                        r.get("conversation_id"),
-                        r.get::<i64, _>("last_seq").max(0) as u64,
-                    )
-                })
-                .collect(),
+        let mut known = match self.last_seqs(&convs).await {
+            Ok(known) => known,
             Err(error) => {
                 tracing::warn!(%error, "cannot read last seqs; batch retried");
                 return vec![Outcome::Retry(Duration::from_millis(500)); batch.len()];
             }
         };
+        self.catch_up(batch, &cmds, &mut known).await;
 
         let now = Utc::now();
         let mut marks: HashMap<(Uuid, Uuid), Marks> = HashMap::new();
@@ -132,6 +132,63 @@ impl BatchHandler for Applier {
 }
 
 impl Applier {
+    async fn last_seqs(&self, convs: &[Uuid]) -> sqlx::Result<HashMap<Uuid, u64>> {
+        let rows = sqlx::query(
+            "SELECT conversation_id, last_seq FROM conversations WHERE conversation_id = ANY($1)",
+        )
+        .bind(convs)
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get("conversation_id"),
+                    r.get::<i64, _>("last_seq").max(0) as u64,
+                )
+            })
+            .collect())
+    }
+
+    /// Wait up to [`CATCH_UP`] for the last seqs that first-delivered receipts are ahead of.
+    async fn catch_up(
+        &self,
+        batch: &[jetstream::Message],
+        cmds: &[(usize, ReceiptCommand)],
+        known: &mut HashMap<Uuid, u64>,
+    ) {
+        let ahead = |known: &HashMap<Uuid, u64>| -> Vec<Uuid> {
+            let mut v: Vec<Uuid> = cmds
+                .iter()
+                .filter(|(i, c)| {
+                    c.seq > known.get(&c.conversation_id).copied().unwrap_or(0)
+                        && batch[*i].info().map(|x| x.delivered <= 1).unwrap_or(false)
+                })
+                .map(|(_, c)| c.conversation_id)
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let mut waiting = ahead(known);
+        let deadline = Instant::now() + CATCH_UP;
+        while !waiting.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let moved = self.seq_moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            let _ = tokio::time::timeout(CATCH_UP_POLL.min(deadline - now), moved).await;
+            match self.last_seqs(&waiting).await {
+                Ok(fresh) => known.extend(fresh),
+                Err(_) => break,
+            }
+            waiting = ahead(known);
+        }
+    }
+
     /// Write the batch's marks; return the watermarks that moved (plus the current state of
     /// redelivered keys).
     async fn upsert(

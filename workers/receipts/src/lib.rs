@@ -80,6 +80,7 @@ impl Receipts {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let receipts = parley_jetstream::consumer(&self.js, consumer::RECEIPTS).await?;
         let seq_events = parley_jetstream::consumer(&self.js, consumer::RECEIPTS_SEQ).await?;
+        let seq_moved = Arc::new(tokio::sync::Notify::new());
         let applying = parley_kit::consume::run(
             receipts,
             apply::Applier {
@@ -87,6 +88,7 @@ impl Receipts {
                 nats: self.nats.clone(),
                 js: self.js.clone(),
                 wait: chrono::Duration::seconds(self.settings.wait_seconds),
+                seq_moved: seq_moved.clone(),
             },
             ConsumeOptions {
                 name: "receipts",
@@ -98,6 +100,7 @@ impl Receipts {
             seq_events,
             seqs::SeqFollower {
                 db: self.db.clone(),
+                seq_moved,
             },
             ConsumeOptions {
                 name: "receipts-seq",

@@ -14,6 +14,8 @@ use uuid::Uuid;
 
 pub struct SeqFollower {
     pub db: PgPool,
+    /// Wakes the applier's receipts that wait for these seqs.
+    pub seq_moved: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Only the two fields needed; the message body is not decoded.
@@ -74,6 +76,7 @@ impl BatchHandler for SeqFollower {
             tracing::warn!(%error, "last seqs not stored; retrying");
             return vec![Outcome::Retry(Duration::from_millis(500)); batch.len()];
         }
+        self.seq_moved.notify_waiters();
         outcomes
     }
 }
