@@ -17,6 +17,8 @@ use parley_kit::metrics_names as m;
 use parley_kit::settings::{SettingsCache, visible_read_seq};
 use uuid::Uuid;
 
+type Audiences = std::collections::HashMap<Uuid, Result<UserIds, parley_contracts::error::ApiError>>;
+
 pub struct Router {
     pub nats: async_nats::Client,
     pub members: MemberCache,
@@ -26,6 +28,15 @@ pub struct Router {
 impl BatchHandler for Router {
     async fn handle(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
         let mut outcomes = Vec::with_capacity(batch.len());
+        // Lookups the batch needs are made together, not one event at a time.
+        self.members
+            .prefetch(batch.iter().filter_map(|m| {
+                (subjects::is_evt_msg(&m.subject) || subjects::is_evt_receipt(&m.subject))
+                    .then(|| subjects::trailing_id(&m.subject))
+                    .flatten()
+            }))
+            .await;
+        let mut audiences = self.audiences(batch).await;
         for msg in batch {
             let outcome = if subjects::is_evt_msg(&msg.subject) {
                 self.message_event(&msg.payload).await
@@ -34,7 +45,7 @@ impl BatchHandler for Router {
             } else if subjects::is_evt_receipt(&msg.subject) {
                 self.receipt_event(&msg.payload).await
             } else if subjects::is_evt_presence(&msg.subject) {
-                self.presence_event(&msg.payload).await
+                self.presence_event(&msg.payload, &mut audiences).await
             } else {
                 Outcome::Ack
             };
@@ -183,9 +194,36 @@ impl Router {
         Outcome::Ack
     }
 
+    /// The audience of every user with a presence change in the batch, asked for at once (up
+    /// to 32 requests in flight). Not cached: a block or a privacy change must apply at once.
+    async fn audiences(&self, batch: &[jetstream::Message]) -> Audiences {
+        use futures::StreamExt;
+        let mut users: Vec<Uuid> = batch
+            .iter()
+            .filter(|m| subjects::is_evt_presence(&m.subject))
+            .filter_map(|m| serde_json::from_slice::<PresenceEvent>(&m.payload).ok())
+            .map(|e| e.user_id)
+            .collect();
+        users.sort();
+        users.dedup();
+        futures::stream::iter(users)
+            .map(|user_id| async move {
+                let audience = parley_kit::nats::request::<_, UserIds>(
+                    &self.nats,
+                    subjects::svc::PRESENCE_AUDIENCE,
+                    &PresenceAudience { user_id },
+                )
+                .await;
+                (user_id, audience)
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await
+    }
+
     /// A presence change → the user's audience (contacts allowed by privacy and blocks, as the
     /// directory computes it) and the user's own devices.
-    async fn presence_event(&self, payload: &[u8]) -> Outcome {
+    async fn presence_event(&self, payload: &[u8], audiences: &mut Audiences) -> Outcome {
         let evt: PresenceEvent = match serde_json::from_slice(payload) {
             Ok(e) => e,
             Err(error) => {
@@ -193,15 +231,22 @@ impl Router {
                 return Outcome::Reject;
             }
         };
-        let audience: UserIds = match parley_kit::nats::request(
-            &self.nats,
-            subjects::svc::PRESENCE_AUDIENCE,
-            &PresenceAudience {
-                user_id: evt.user_id,
-            },
-        )
-        .await
-        {
+        // Each user's audience is used by that user's first event in the batch; a later one
+        // (rare: two changes in one batch) asks again rather than reuse a consumed answer.
+        let asked = match audiences.remove(&evt.user_id) {
+            Some(a) => a,
+            None => {
+                parley_kit::nats::request(
+                    &self.nats,
+                    subjects::svc::PRESENCE_AUDIENCE,
+                    &PresenceAudience {
+                        user_id: evt.user_id,
+                    },
+                )
+                .await
+            }
+        };
+        let audience: UserIds = match asked {
             Ok(a) => a,
             Err(error) => {
                 tracing::warn!(%error, "presence audience unavailable; retrying");

@@ -94,6 +94,24 @@ impl MemberCache {
         (at.elapsed() < self.ttl).then(|| (members.clone(), *blocked))
     }
 
+    /// Ask the directory for every uncached conversation of `conversations` at once (up to 32
+    /// requests in flight), so a batch of events for new conversations waits for one round of
+    /// lookups instead of one after another. Failures are left for [`Self::members`] to report.
+    pub async fn prefetch(&self, conversations: impl IntoIterator<Item = Uuid>) {
+        use futures::StreamExt;
+        let mut missing: Vec<Uuid> = conversations
+            .into_iter()
+            .filter(|c| self.cached(*c).is_none())
+            .collect();
+        missing.sort();
+        missing.dedup();
+        futures::stream::iter(missing)
+            .for_each_concurrent(32, |c| async move {
+                let _ = self.state(c).await;
+            })
+            .await;
+    }
+
     /// Members with roles; asks the directory on a miss.
     pub async fn members(&self, conversation: Uuid) -> Result<Arc<Vec<(Uuid, Role)>>, ApiError> {
         Ok(self.state(conversation).await?.0)
