@@ -92,24 +92,40 @@ pub async fn publish_each(js: &jetstream::Context, msgs: &[Outgoing]) -> Result<
     Ok(())
 }
 
-/// Whether atomic batches are used (`PARLEY_ATOMIC_BATCHES=0` turns them off, for servers
-/// without them and for comparison runs).
-fn atomic_enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("PARLEY_ATOMIC_BATCHES").map_or(true, |v| v != "0"))
+/// Batches smaller than this go out as pipelined plain publishes.
+///
+/// The server stages an atomic batch of a file stream in a store of its own (a directory,
+/// metadata files and their fsyncs) before it commits it, so a small batch costs more synced
+/// writes than its messages published one by one; from a few dozen messages on, one fsync for
+/// all of them wins. `PARLEY_ATOMIC_MIN` sets it (`PARLEY_ATOMIC_BATCHES=0` never batches, for
+/// servers without atomic batches and for comparison runs).
+const ATOMIC_MIN: usize = 32;
+
+fn atomic_min() -> usize {
+    static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MIN.get_or_init(|| {
+        if std::env::var("PARLEY_ATOMIC_BATCHES").is_ok_and(|v| v == "0") {
+            return usize::MAX;
+        }
+        std::env::var("PARLEY_ATOMIC_MIN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(ATOMIC_MIN)
+            .max(2)
+    })
 }
 
-/// Atomically if possible, else one by one (duplicates, a server without atomic batches).
+/// Atomically when the batch is big enough to gain by it, else one by one (also the fallback
+/// for duplicates and servers without atomic batches).
 pub async fn publish_batch(
     client: &async_nats::Client,
     js: &jetstream::Context,
     msgs: &[Outgoing],
 ) -> Result<(), String> {
-    if !atomic_enabled() {
-        return publish_each(js, msgs).await;
-    }
     for chunk in msgs.chunks(MAX_BATCH) {
-        if let Err(error) = publish_atomic(client, js, chunk).await {
+        if chunk.len() < atomic_min() {
+            publish_each(js, chunk).await?;
+        } else if let Err(error) = publish_atomic(client, js, chunk).await {
             tracing::debug!(%error, size = chunk.len(), "atomic batch refused; publishing one by one");
             publish_each(js, chunk).await?;
         }
