@@ -16,8 +16,6 @@ pub mod consumer {
     pub const DELIVERY: &str = "delivery";
     /// Receipt commands (`chat.cmd.receipt.>`) on COMMANDS.
     pub const RECEIPTS: &str = "receipts";
-    /// Message events, so that receipts knows each conversation's last seq.
-    pub const RECEIPTS_SEQ: &str = "receipts-seq";
 }
 
 /// Subject filters the streams capture.
@@ -156,6 +154,7 @@ pub mod svc {
     pub const HISTORY_RANGE: &str = "svc.history.range";
     pub const HISTORY_SUMMARY: &str = "svc.history.summary";
     pub const HISTORY_REPORT: &str = "svc.history.report";
+    pub const HISTORY_LAST_SEQS: &str = "svc.history.last_seqs";
 
     pub const RECEIPTS_GET: &str = "svc.receipts.get";
     pub const RECEIPTS_MINE: &str = "svc.receipts.mine";

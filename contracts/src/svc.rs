@@ -166,6 +166,27 @@ pub struct RangeReply {
     pub has_more: bool,
 }
 
+/// `svc.history.last_seqs`: each conversation's last stored seq (0 when it has none). What
+/// receipts clamps watermarks to: persist commits a seq before anyone can see it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastSeqs {
+    pub conversation_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastSeqsReply {
+    pub items: Vec<ConversationSeq>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationSeq {
+    pub conversation_id: Uuid,
+    pub last_seq: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistorySummary {

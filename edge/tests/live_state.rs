@@ -12,8 +12,6 @@ use uuid::Uuid;
 
 fn opts(edges: usize) -> StackOptions {
     let env = [
-        // Receipts past the known end of a conversation are clamped after one second.
-        ("PARLEY_RECEIPTS_WAIT_SECONDS", "1"),
         ("PARLEY_PRESENCE_TTL_SECONDS", "3"),
         ("PARLEY_PRESENCE_HEARTBEAT_SECONDS", "1"),
         ("PARLEY_PRESENCE_SWEEP_MS", "200"),

@@ -116,20 +116,6 @@ pub fn consumers() -> Vec<(&'static str, pull::Config)> {
                 filter_subject: subjects::CMD_RECEIPT_ALL.into(),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(30),
-                // A receipt ahead of the conversation's known last seq waits for the message
-                // event (short naks); the worker gives up waiting after a bounded age.
-                max_deliver: 200,
-                max_ack_pending: 8192,
-                ..Default::default()
-            },
-        ),
-        (
-            st::EVENTS,
-            pull::Config {
-                durable_name: Some(cons::RECEIPTS_SEQ.into()),
-                filter_subject: subjects::EVT_MSG_ALL.into(),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
                 max_deliver: 20,
                 max_ack_pending: 8192,
                 ..Default::default()
@@ -247,5 +233,21 @@ pub async fn apply(js: &jetstream::Context, t: Topology) -> Result<Vec<Change>, 
             "consumer {name} (create-or-update)"
         )));
     }
+    for (stream_name, name) in RETIRED_CONSUMERS {
+        if let Ok(stream) = js.get_stream(*stream_name).await
+            && stream.delete_consumer(name).await.is_ok()
+        {
+            out.push(Change::Updated(format!(
+                "consumer {name} (retired, deleted)"
+            )));
+        }
+    }
     Ok(out)
 }
+
+/// Durable consumers earlier versions created and nothing reads any more: `apply` deletes them
+/// so they hold no state (or, on an interest stream, messages) for nobody.
+const RETIRED_CONSUMERS: &[(&str, &str)] = &[
+    // receipts followed every message event for last seqs; it now asks persist.
+    (st::EVENTS, "receipts-seq"),
+];

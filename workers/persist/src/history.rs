@@ -88,6 +88,36 @@ pub async fn range(db: &PgPool, req: svc::HistoryRange) -> Result<RangeReply, Ap
     })
 }
 
+/// Conversations one `svc.history.last_seqs` request may ask about.
+const MAX_LAST_SEQS: usize = 5000;
+
+pub async fn last_seqs(db: &PgPool, req: svc::LastSeqs) -> Result<svc::LastSeqsReply, ApiError> {
+    if req.conversation_ids.len() > MAX_LAST_SEQS {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("at most {MAX_LAST_SEQS} conversations per request"),
+        ));
+    }
+    let rows = sqlx::query(
+        "SELECT i.conv, COALESCE(c.last_seq, 0) AS last_seq
+         FROM unnest($1::uuid[]) AS i(conv)
+         LEFT JOIN conversations c ON c.conversation_id = i.conv",
+    )
+    .bind(&req.conversation_ids)
+    .fetch_all(db)
+    .await
+    .map_err(db_err)?;
+    Ok(svc::LastSeqsReply {
+        items: rows
+            .iter()
+            .map(|r| svc::ConversationSeq {
+                conversation_id: r.get("conv"),
+                last_seq: r.get::<i64, _>("last_seq").max(0) as u64,
+            })
+            .collect(),
+    })
+}
+
 /// Per conversation: last seq, last message preview, unread count after the given watermark.
 pub async fn summary(db: &PgPool, req: svc::HistorySummary) -> Result<SummaryReply, ApiError> {
     let convs: Vec<Uuid> = req.items.iter().map(|i| i.conversation_id).collect();

@@ -124,6 +124,7 @@ async fn dispatch(db: &PgPool, subject: &str, payload: Bytes) -> Bytes {
         s::HISTORY_RANGE => call(db, &payload, history::range).await,
         s::HISTORY_SUMMARY => call(db, &payload, history::summary).await,
         s::HISTORY_REPORT => call(db, &payload, history::report).await,
+        s::HISTORY_LAST_SEQS => call(db, &payload, history::last_seqs).await,
         other => encode::<()>(Err(ApiError::new(
             ErrorCode::NotFound,
             format!("no endpoint {other}"),

@@ -2,42 +2,61 @@
 //!
 //! A burst of reads from one member becomes one row write: per (conversation, member) only the
 //! highest delivered/read seq of the batch is written, and only if it moves the watermark.
-//! A receipt for a seq this worker has not yet seen in `chat.evt.msg.>` waits (short naks)
-//! for the event, up to a bounded age; after that it is clamped to the known last seq, so a
-//! client can never push a watermark past the end of a conversation.
+//! A receipt past the conversation's last seq as persist reports it (`svc.history.last_seqs`) is
+//! clamped to it, so a client can never push a watermark past the end of a conversation.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use async_nats::jetstream;
 use chrono::Utc;
 use parley_contracts::events::{ReceiptCommand, ReceiptEvent, ReceiptKind};
+use parley_contracts::svc::{LastSeqs, LastSeqsReply};
 use parley_contracts::{SCHEMA_VERSION, subjects};
 use parley_kit::batch;
 use parley_kit::consume::{BatchHandler, Outcome};
 use parley_kit::metrics_names as m;
 use sqlx::{PgPool, Row};
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 pub struct Applier {
     pub db: PgPool,
     pub nats: async_nats::Client,
     pub js: jetstream::Context,
-    pub wait: chrono::Duration,
-    /// Woken whenever this process's [`crate::seqs::SeqFollower`] stored new last seqs.
-    pub seq_moved: Arc<Notify>,
+    /// Last seqs persist has told of; a watermark at or below one needs no question.
+    pub last_seqs: LastSeqCache,
 }
 
-/// How long a batch waits in place for the message events its receipts are ahead of. A client
-/// marks a message read the moment it arrives, which races this worker's own view of the same
-/// event by a few milliseconds; waiting here instead of a delayed redelivery keeps read→status
-/// in the milliseconds. Only a receipt's first delivery waits, so bogus seqs cannot stall the
-/// worker for more than this per batch.
-const CATCH_UP: Duration = Duration::from_millis(50);
-/// Re-check at least this often: the event may be followed by another instance.
-const CATCH_UP_POLL: Duration = Duration::from_millis(5);
+/// Conversations' last seqs as persist last reported them. Only ever grows per conversation, so
+/// a stale entry can only make the worker ask again, never accept a seq that does not exist.
+#[derive(Default)]
+pub struct LastSeqCache {
+    map: Mutex<HashMap<Uuid, u64>>,
+}
+
+/// Conversations remembered at most; past it the cache starts over (a miss costs one request).
+const LAST_SEQ_CAPACITY: usize = 200_000;
+
+impl LastSeqCache {
+    fn get(&self, conversation: Uuid) -> u64 {
+        self.map
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&conversation).copied())
+            .unwrap_or(0)
+    }
+
+    fn raise(&self, conversation: Uuid, seq: u64) {
+        if let Ok(mut m) = self.map.lock() {
+            if m.len() >= LAST_SEQ_CAPACITY && !m.contains_key(&conversation) {
+                m.clear();
+            }
+            let e = m.entry(conversation).or_default();
+            *e = (*e).max(seq);
+        }
+    }
+}
 
 /// Highest delivered and read seq asked for one (conversation, member).
 #[derive(Default, Clone, Copy)]
@@ -64,32 +83,27 @@ impl BatchHandler for Applier {
         if cmds.is_empty() {
             return outcomes;
         }
-        let mut convs: Vec<Uuid> = cmds.iter().map(|(_, c)| c.conversation_id).collect();
-        convs.sort();
-        convs.dedup();
-        let mut known = match self.last_seqs(&convs).await {
-            Ok(known) => known,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read last seqs; batch retried");
-                return vec![Outcome::Retry(Duration::from_millis(500)); batch.len()];
-            }
-        };
-        self.catch_up(batch, &cmds, &mut known).await;
+        // Receipts past the last seq this worker knows of: ask persist, which stored every seq
+        // a client can have seen. What is still past it then does not exist and is clamped.
+        let mut ahead: Vec<Uuid> = cmds
+            .iter()
+            .filter(|(_, c)| c.seq > self.last_seqs.get(c.conversation_id))
+            .map(|(_, c)| c.conversation_id)
+            .collect();
+        ahead.sort();
+        ahead.dedup();
+        let asked = ahead.is_empty() || self.ask_last_seqs(ahead).await;
 
-        let now = Utc::now();
         let mut marks: HashMap<(Uuid, Uuid), Marks> = HashMap::new();
         let mut applied: Vec<usize> = Vec::new();
         let mut republish: HashSet<(Uuid, Uuid)> = HashSet::new();
         for (i, c) in &cmds {
-            let last = known.get(&c.conversation_id).copied().unwrap_or(0);
-            let mut seq = c.seq;
-            if seq > last {
-                if now - c.at < self.wait {
-                    outcomes[*i] = Outcome::Retry(Duration::from_millis(100));
-                    continue;
-                }
-                seq = last;
+            let last = self.last_seqs.get(c.conversation_id);
+            if c.seq > last && !asked {
+                outcomes[*i] = Outcome::Retry(Duration::from_millis(500));
+                continue;
             }
+            let seq = c.seq.min(last);
             applied.push(*i);
             if seq == 0 {
                 continue;
@@ -132,60 +146,25 @@ impl BatchHandler for Applier {
 }
 
 impl Applier {
-    async fn last_seqs(&self, convs: &[Uuid]) -> sqlx::Result<HashMap<Uuid, u64>> {
-        let rows = sqlx::query(
-            "SELECT conversation_id, last_seq FROM conversations WHERE conversation_id = ANY($1)",
+    /// Learn the conversations' last seqs from persist; false if it could not be asked.
+    async fn ask_last_seqs(&self, conversation_ids: Vec<Uuid>) -> bool {
+        let reply: Result<LastSeqsReply, _> = parley_kit::nats::request(
+            &self.nats,
+            subjects::svc::HISTORY_LAST_SEQS,
+            &LastSeqs { conversation_ids },
         )
-        .bind(convs)
-        .fetch_all(&self.db)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get("conversation_id"),
-                    r.get::<i64, _>("last_seq").max(0) as u64,
-                )
-            })
-            .collect())
-    }
-
-    /// Wait up to [`CATCH_UP`] for the last seqs that first-delivered receipts are ahead of.
-    async fn catch_up(
-        &self,
-        batch: &[jetstream::Message],
-        cmds: &[(usize, ReceiptCommand)],
-        known: &mut HashMap<Uuid, u64>,
-    ) {
-        let ahead = |known: &HashMap<Uuid, u64>| -> Vec<Uuid> {
-            let mut v: Vec<Uuid> = cmds
-                .iter()
-                .filter(|(i, c)| {
-                    c.seq > known.get(&c.conversation_id).copied().unwrap_or(0)
-                        && batch[*i].info().map(|x| x.delivered <= 1).unwrap_or(false)
-                })
-                .map(|(_, c)| c.conversation_id)
-                .collect();
-            v.sort();
-            v.dedup();
-            v
-        };
-        let mut waiting = ahead(known);
-        let deadline = Instant::now() + CATCH_UP;
-        while !waiting.is_empty() {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
+        .await;
+        match reply {
+            Ok(reply) => {
+                for item in reply.items {
+                    self.last_seqs.raise(item.conversation_id, item.last_seq);
+                }
+                true
             }
-            let moved = self.seq_moved.notified();
-            tokio::pin!(moved);
-            moved.as_mut().enable();
-            let _ = tokio::time::timeout(CATCH_UP_POLL.min(deadline - now), moved).await;
-            match self.last_seqs(&waiting).await {
-                Ok(fresh) => known.extend(fresh),
-                Err(_) => break,
+            Err(error) => {
+                tracing::warn!(%error, "persist's last seqs unavailable; receipts ahead of the known ones retried");
+                false
             }
-            waiting = ahead(known);
         }
     }
 

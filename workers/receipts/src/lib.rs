@@ -1,12 +1,11 @@
 //! The receipts worker: per-member `delivered`/`read` watermarks. It consumes receipt commands
 //! (`chat.cmd.receipt.>`), coalesces each batch to one monotonic upsert, and publishes
-//! `chat.evt.receipt.<conversation>` for every watermark that moved; it follows
-//! `chat.evt.msg.>` to know each conversation's last seq (a watermark never points past it), and
-//! answers `svc.receipts.*`. It does not check membership (the edge did) and does not apply
+//! `chat.evt.receipt.<conversation>` for every watermark that moved; it asks persist for a
+//! conversation's last seq when a receipt goes past the one it knows (a watermark never points
+//! past it), and answers `svc.receipts.*`. It does not check membership (the edge did) and does not apply
 //! read-receipt settings (whoever shows a watermark to someone else does).
 
 mod apply;
-mod seqs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,10 +34,6 @@ pub struct Settings {
     /// Receipt commands coalesced per transaction at most.
     #[arg(long, env = "PARLEY_RECEIPTS_BATCH", default_value_t = 512)]
     pub batch: usize,
-    /// How long a receipt ahead of the known last seq waits for its message event before it is
-    /// clamped to the last seq, seconds.
-    #[arg(long, env = "PARLEY_RECEIPTS_WAIT_SECONDS", default_value_t = 30)]
-    pub wait_seconds: i64,
     /// Requests handled at once.
     #[arg(long, env = "PARLEY_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
@@ -79,31 +74,16 @@ impl Receipts {
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let receipts = parley_jetstream::consumer(&self.js, consumer::RECEIPTS).await?;
-        let seq_events = parley_jetstream::consumer(&self.js, consumer::RECEIPTS_SEQ).await?;
-        let seq_moved = Arc::new(tokio::sync::Notify::new());
         let applying = parley_kit::consume::run(
             receipts,
             apply::Applier {
                 db: self.db.clone(),
                 nats: self.nats.clone(),
                 js: self.js.clone(),
-                wait: chrono::Duration::seconds(self.settings.wait_seconds),
-                seq_moved: seq_moved.clone(),
+                last_seqs: apply::LastSeqCache::default(),
             },
             ConsumeOptions {
                 name: "receipts",
-                max_batch: self.settings.batch,
-            },
-            shutdown.clone(),
-        );
-        let following = parley_kit::consume::run(
-            seq_events,
-            seqs::SeqFollower {
-                db: self.db.clone(),
-                seq_moved,
-            },
-            ConsumeOptions {
-                name: "receipts-seq",
                 max_batch: self.settings.batch,
             },
             shutdown.clone(),
@@ -122,11 +102,11 @@ impl Receipts {
         );
         self.ops.drain_on(&shutdown);
         tracing::info!("receipts running");
-        let (a, f, s) = tokio::join!(applying, following, serving);
+        let (a, s) = tokio::join!(applying, serving);
         let _ = self.nats.flush().await;
         self.ops.stop().await;
         self.db.close().await;
-        a.and(f).and(s)
+        a.and(s)
     }
 }
 
