@@ -27,6 +27,12 @@ if [ ! -f "$state/jwt.key" ]; then
   openssl genpkey -algorithm ed25519 -out "$state/jwt.key"
   openssl pkey -in "$state/jwt.key" -pubout -out "$state/jwt.pub"
 fi
+# Without autovacuum nothing refreshes planner statistics: plans made while a table was empty
+# (sequential scans) stay cached while it grows to millions of rows.
+if [ "$(psql "postgres://postgres@127.0.0.1:5432/postgres" -tAc 'show autovacuum')" = off ]; then
+  echo "[run] PostgreSQL has autovacuum off; turning it on (ALTER SYSTEM, reload)"
+  psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "alter system set autovacuum = on" -c "select pg_reload_conf()" >/dev/null
+fi
 psql "postgres://postgres@127.0.0.1:5432/postgres" -tAc "select 1 from pg_database where datname='$db'" | grep -q 1 \
   || psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "create database $db"
 
