@@ -1,11 +1,14 @@
 //! Group commit of client commands. Every accepted command must be in JetStream before the
 //! client hears `accepted`, and with `sync_interval: always` each publish is an fsync. Commands
-//! that arrive while one batch is being stored are stored together as the next atomic batch:
-//! one fsync for all of them. A lone command goes out as a plain publish, so an idle edge adds
-//! no latency; a busy one trades a little for a lot of throughput.
+//! go out the moment they arrive while few writes are pending; once [`IN_FLIGHT`] groups wait
+//! for the server, the commands that queue meanwhile go out together as the next group
+//! (`parley_kit::batch::send_batch`: pipelined, or one atomic batch and one fsync once the group
+//! is large). So an idle edge adds no latency and a saturated one trades a little for a lot of
+//! throughput.
 
 use std::future::Future;
 
+use futures::StreamExt;
 use parley_kit::batch::{self, MAX_BATCH, Outgoing};
 use tokio::sync::{mpsc, oneshot};
 
@@ -42,30 +45,51 @@ impl Committer {
     }
 }
 
+/// Groups sent and not yet stored, at most. Below it a command is sent the moment it arrives
+/// (the server stores pipelined publishes in order, one fsync each); at it, commands queue and
+/// the next group is large enough to go out as one atomic batch with one fsync.
+const IN_FLIGHT: usize = 4;
+
 async fn run(
     nats: async_nats::Client,
     js: async_nats::jetstream::Context,
     mut rx: mpsc::Receiver<(Outgoing, Done)>,
 ) {
-    let mut msgs = Vec::with_capacity(MAX_BATCH);
-    let mut waiting = Vec::with_capacity(MAX_BATCH);
-    while let Some((msg, done)) = rx.recv().await {
-        msgs.push(msg);
-        waiting.push(done);
-        while msgs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok((msg, done)) => {
-                    msgs.push(msg);
-                    waiting.push(done);
+    let mut in_flight = futures::stream::FuturesOrdered::new();
+    let mut open = true;
+    while open || !in_flight.is_empty() {
+        tokio::select! {
+            biased;
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            first = rx.recv(), if open && in_flight.len() < IN_FLIGHT => {
+                let Some((msg, done)) = first else {
+                    open = false;
+                    continue;
+                };
+                let mut msgs = vec![msg];
+                let mut waiting = vec![done];
+                while msgs.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok((msg, done)) => {
+                            msgs.push(msg);
+                            waiting.push(done);
+                        }
+                        Err(_) => break,
+                    }
                 }
-                Err(_) => break,
+                metrics::histogram!(parley_kit::metrics_names::EDGE_COMMIT_BATCH)
+                    .record(msgs.len() as f64);
+                let sent = batch::send_batch(&nats, &js, &msgs).await;
+                in_flight.push_back(async move {
+                    let result = match sent {
+                        Ok(pending) => pending.await,
+                        Err(error) => Err(error),
+                    };
+                    for done in waiting {
+                        let _ = done.send(result.clone());
+                    }
+                });
             }
         }
-        metrics::histogram!(parley_kit::metrics_names::EDGE_COMMIT_BATCH).record(msgs.len() as f64);
-        let result = batch::publish_batch(&nats, &js, &msgs).await;
-        for done in waiting.drain(..) {
-            let _ = done.send(result.clone());
-        }
-        msgs.clear();
     }
 }

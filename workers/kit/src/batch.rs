@@ -6,6 +6,8 @@
 //! A batch that contains a `Nats-Msg-Id` the stream already has is refused whole; callers fall
 //! back to [`publish_each`], where JetStream drops just the duplicates.
 
+use std::future::Future;
+
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use bytes::Bytes;
@@ -34,19 +36,20 @@ impl Outgoing {
     }
 }
 
-/// Publish `msgs` (at most [`MAX_BATCH`]) as one atomic batch and wait for its commit ack.
-/// The stream must allow atomic publish. A single message is published plainly.
-pub async fn publish_atomic(
+/// Publishes that were sent and whose acks are still to come: await it for the outcome. Sending
+/// and waiting are apart so a caller can do its next piece of work while the server syncs.
+pub type Pending = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+
+/// Send `msgs` (at most [`MAX_BATCH`]) as one atomic batch; the commit's ack is pending.
+/// The stream must allow atomic publish.
+async fn send_atomic(
     client: &async_nats::Client,
     js: &jetstream::Context,
     msgs: &[Outgoing],
-) -> Result<(), String> {
+) -> Result<jetstream::context::PublishAckFuture, String> {
     let Some((last, rest)) = msgs.split_last() else {
-        return Ok(());
+        return Err("empty atomic batch".into());
     };
-    if rest.is_empty() {
-        return publish_each(js, msgs).await;
-    }
     if msgs.len() > MAX_BATCH {
         return Err(format!(
             "atomic batch of {} exceeds {MAX_BATCH}",
@@ -70,14 +73,14 @@ pub async fn publish_atomic(
     h.insert("Nats-Batch-Commit", "1");
     js.publish_with_headers(last.subject.clone(), h, last.payload.clone())
         .await
-        .map_err(|e| e.to_string())?
-        .await
-        .map(|_| ())
         .map_err(|e| e.to_string())
 }
 
-/// Publish every message on its own (pipelined) and wait for all PubAcks.
-pub async fn publish_each(js: &jetstream::Context, msgs: &[Outgoing]) -> Result<(), String> {
+/// Send every message on its own (pipelined); the PubAcks are pending.
+async fn send_each(
+    js: &jetstream::Context,
+    msgs: &[Outgoing],
+) -> Result<Vec<jetstream::context::PublishAckFuture>, String> {
     let mut pending = Vec::with_capacity(msgs.len());
     for m in msgs {
         pending.push(
@@ -86,10 +89,19 @@ pub async fn publish_each(js: &jetstream::Context, msgs: &[Outgoing]) -> Result<
                 .map_err(|e| e.to_string())?,
         );
     }
+    Ok(pending)
+}
+
+async fn acked(pending: Vec<jetstream::context::PublishAckFuture>) -> Result<(), String> {
     for ack in pending {
         ack.await.map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// Publish every message on its own (pipelined) and wait for all PubAcks.
+pub async fn publish_each(js: &jetstream::Context, msgs: &[Outgoing]) -> Result<(), String> {
+    acked(send_each(js, msgs).await?).await
 }
 
 /// Batches smaller than this go out as pipelined plain publishes.
@@ -122,13 +134,46 @@ pub async fn publish_batch(
     js: &jetstream::Context,
     msgs: &[Outgoing],
 ) -> Result<(), String> {
+    send_batch(client, js, msgs).await?.await
+}
+
+/// [`publish_batch`] in two steps: everything is sent, in order, when this returns; the
+/// returned future waits for the server to store it. What is sent after this is stored after
+/// it, except that an atomic chunk the server refuses (a duplicate inside) is republished one
+/// by one when the pending future is awaited, behind whatever was sent in between.
+pub async fn send_batch(
+    client: &async_nats::Client,
+    js: &jetstream::Context,
+    msgs: &[Outgoing],
+) -> Result<Pending, String> {
+    enum Sent {
+        Each(Vec<jetstream::context::PublishAckFuture>),
+        Atomic(jetstream::context::PublishAckFuture, Vec<Outgoing>),
+    }
+    let mut sent = Vec::new();
     for chunk in msgs.chunks(MAX_BATCH) {
         if chunk.len() < atomic_min() {
-            publish_each(js, chunk).await?;
-        } else if let Err(error) = publish_atomic(client, js, chunk).await {
-            tracing::debug!(%error, size = chunk.len(), "atomic batch refused; publishing one by one");
-            publish_each(js, chunk).await?;
+            sent.push(Sent::Each(send_each(js, chunk).await?));
+        } else {
+            match send_atomic(client, js, chunk).await {
+                Ok(commit) => sent.push(Sent::Atomic(commit, chunk.to_vec())),
+                Err(_) => sent.push(Sent::Each(send_each(js, chunk).await?)),
+            }
         }
     }
-    Ok(())
+    let js = js.clone();
+    Ok(Box::pin(async move {
+        for s in sent {
+            match s {
+                Sent::Each(pending) => acked(pending).await?,
+                Sent::Atomic(commit, chunk) => {
+                    if let Err(error) = commit.await {
+                        tracing::debug!(%error, size = chunk.len(), "atomic batch refused; publishing one by one");
+                        publish_each(&js, &chunk).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }))
 }

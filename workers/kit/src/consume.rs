@@ -28,6 +28,28 @@ pub enum Outcome {
 pub trait BatchHandler: Send + Sync + 'static {
     /// One outcome per message, in order.
     fn handle(&self, batch: &[jetstream::Message]) -> impl Future<Output = Vec<Outcome>> + Send;
+
+    /// Handle a batch up to the point where only waiting is left (its writes sent, their
+    /// acknowledgements due) and return that wait, which yields the outcomes. The loop starts
+    /// the next batch while the wait is pending and acks this one when it ends, so a handler
+    /// that does both database work and JetStream publishes overlaps the two across batches.
+    /// The default does everything in the first step.
+    fn start(&self, batch: &[jetstream::Message]) -> impl Future<Output = Finishing> + Send {
+        async move {
+            let outcomes = self.handle(batch).await;
+            Box::pin(std::future::ready(outcomes)) as Finishing
+        }
+    }
+}
+
+/// The rest of a started batch: resolves to one outcome per message, in order.
+pub type Finishing = std::pin::Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'static>>;
+
+/// A batch started and not yet acked.
+struct InFlight {
+    batch: Vec<jetstream::Message>,
+    finishing: Finishing,
+    started: Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -80,9 +102,24 @@ pub async fn run<H: BatchHandler>(
                 }
             }
         };
+        // At most one batch waits for its acknowledgements while the next one is handled.
+        let mut in_flight: Option<InFlight> = None;
         loop {
             let chunk = tokio::select! {
                 _ = shutdown.cancelled() => break,
+                outcomes = async { in_flight.as_mut().map(|f| f.finishing.as_mut()).expect("guarded").await }, if in_flight.is_some() => {
+                    let done = in_flight.take().expect("guarded");
+                    if finish(done, outcomes, name).await {
+                        failing = failing.saturating_add(1);
+                        break;
+                    }
+                    if failing > 0 {
+                        tracing::info!(consumer = name, "handler succeeds again; pulling full batches");
+                        failing = 0;
+                        break;
+                    }
+                    continue;
+                }
                 chunk = messages.next() => chunk,
             };
             let Some(chunk) = chunk else { break };
@@ -100,17 +137,38 @@ pub async fn run<H: BatchHandler>(
             if batch.is_empty() {
                 continue;
             }
-            if process(&handler, &batch, name).await {
+            let next = begin(&handler, batch, name).await;
+            let mut all_failed = false;
+            if let Some(previous) = in_flight.take() {
+                let outcomes = previous.finishing.await;
+                all_failed =
+                    finish_outcomes(previous.batch, previous.started, outcomes, name).await;
+            }
+            in_flight = Some(next);
+            if all_failed {
                 failing = failing.saturating_add(1);
                 break;
             }
+            // While failing, batches are single messages handled to the end, one at a time.
             if failing > 0 {
+                let done = in_flight.take().expect("just set");
+                let outcomes = done.finishing.await;
+                if finish_outcomes(done.batch, done.started, outcomes, name).await {
+                    failing = failing.saturating_add(1);
+                    break;
+                }
                 tracing::info!(
                     consumer = name,
                     "handler succeeds again; pulling full batches"
                 );
                 failing = 0;
                 break;
+            }
+        }
+        if let Some(done) = in_flight.take() {
+            let outcomes = done.finishing.await;
+            if finish_outcomes(done.batch, done.started, outcomes, name).await && failing == 0 {
+                failing = 1;
             }
         }
         // Messages the server already pushed to this pull are redelivered after ack_wait; when
@@ -156,31 +214,12 @@ fn batch_traces(batch: &[jetstream::Message]) -> Vec<TraceId> {
     ids
 }
 
-/// Handle one batch and ack each message by its outcome; true when every message failed.
-async fn process<H: BatchHandler>(
+/// Count the batch in and run the handler's first step, inside the batch's trace span.
+async fn begin<H: BatchHandler>(
     handler: &H,
-    batch: &[jetstream::Message],
+    batch: Vec<jetstream::Message>,
     name: &'static str,
-) -> bool {
-    let handled = handle_and_ack(handler, batch, name);
-    // One id: the batch is that command's handling (its requests forward the id). Several: the
-    // span lists them all, so a search for any one finds the batch that carried it.
-    match batch_traces(batch).as_slice() {
-        [one] => crate::trace::scope(one.clone(), handled).await,
-        many => {
-            let ids: Vec<&str> = many.iter().map(TraceId::as_str).collect();
-            handled
-                .instrument(tracing::error_span!("trace", trace_id = %ids.join(",")))
-                .await
-        }
-    }
-}
-
-async fn handle_and_ack<H: BatchHandler>(
-    handler: &H,
-    batch: &[jetstream::Message],
-    name: &'static str,
-) -> bool {
+) -> InFlight {
     metrics::counter!(m::CONSUMER_RECEIVED, "consumer" => name).increment(batch.len() as u64);
     metrics::histogram!(m::CONSUMER_BATCH_SIZE, "consumer" => name).record(batch.len() as f64);
     let redelivered = batch
@@ -192,7 +231,36 @@ async fn handle_and_ack<H: BatchHandler>(
             .increment(redelivered as u64);
     }
     let started = Instant::now();
-    let outcomes = handler.handle(batch).await;
+    let starting = handler.start(&batch);
+    // One id: the batch is that command's handling (its requests forward the id). Several: the
+    // span lists them all, so a search for any one finds the batch that carried it.
+    let finishing = match batch_traces(&batch).as_slice() {
+        [one] => crate::trace::scope(one.clone(), starting).await,
+        many => {
+            let ids: Vec<&str> = many.iter().map(TraceId::as_str).collect();
+            starting
+                .instrument(tracing::error_span!("trace", trace_id = %ids.join(",")))
+                .await
+        }
+    };
+    InFlight {
+        batch,
+        finishing,
+        started,
+    }
+}
+
+async fn finish(done: InFlight, outcomes: Vec<Outcome>, name: &'static str) -> bool {
+    finish_outcomes(done.batch, done.started, outcomes, name).await
+}
+
+/// Ack each message of a finished batch by its outcome; true when every message failed.
+async fn finish_outcomes(
+    batch: Vec<jetstream::Message>,
+    started: Instant,
+    outcomes: Vec<Outcome>,
+    name: &'static str,
+) -> bool {
     metrics::histogram!(m::CONSUMER_BATCH_SECONDS, "consumer" => name)
         .record(started.elapsed().as_secs_f64());
     let mut retried = 0;

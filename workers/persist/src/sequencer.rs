@@ -16,7 +16,7 @@ use parley_contracts::frames::ServerFrame;
 use parley_contracts::limits::MAX_MENTIONS;
 use parley_contracts::{ErrorCode, SCHEMA_VERSION, error::ApiError, subjects, validate};
 use parley_kit::batch;
-use parley_kit::consume::{BatchHandler, Outcome};
+use parley_kit::consume::{BatchHandler, Finishing, Outcome};
 use parley_kit::metrics_names as m;
 use parley_kit::trace;
 use sqlx::{PgConnection, PgPool, Row};
@@ -57,6 +57,13 @@ fn reject(code: ErrorCode, msg: &str) -> Failure {
 
 impl BatchHandler for Sequencer {
     async fn handle(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
+        self.start(batch).await.await
+    }
+
+    /// Store the batch and send its events; what is left is waiting for JetStream to store
+    /// them, during which the next batch's transaction already runs. Events still go out in
+    /// stream order: they are sent from this one task, batch after batch.
+    async fn start(&self, batch: &[jetstream::Message]) -> Finishing {
         let mut outcomes = vec![Outcome::Ack; batch.len()];
         let mut commands: Vec<(usize, MessageCommand)> = Vec::with_capacity(batch.len());
         for (i, msg) in batch.iter().enumerate() {
@@ -128,14 +135,22 @@ impl BatchHandler for Sequencer {
             }
         }
         let started = std::time::Instant::now();
-        if let Err(error) = batch::publish_batch(&self.nats, &self.js, &events).await {
-            tracing::warn!(%error, "events not published; commands will be redelivered");
-            for i in published {
-                outcomes[i] = Outcome::Retry(Duration::from_millis(500));
+        let sent = batch::send_batch(&self.nats, &self.js, &events).await;
+        Box::pin(async move {
+            let stored = match sent {
+                Ok(pending) => pending.await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = stored {
+                tracing::warn!(%error, "events not published; commands will be redelivered");
+                for i in published {
+                    outcomes[i] = Outcome::Retry(Duration::from_millis(500));
+                }
             }
-        }
-        metrics::histogram!(m::JETSTREAM_PUBLISH_SECONDS).record(started.elapsed().as_secs_f64());
-        outcomes
+            metrics::histogram!(m::JETSTREAM_PUBLISH_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+            outcomes
+        })
     }
 }
 
