@@ -46,6 +46,11 @@ pub struct Args {
     /// Parallel registrations during set-up.
     #[arg(long, default_value_t = 16)]
     setup_concurrency: usize,
+    /// Seconds between the last socket opening and the first send, so the run measures the
+    /// steady state rather than the tail of the connect burst (presence of 1,000 users coming
+    /// online at once; `parley-bench load --scenario storm` measures reconnects).
+    #[arg(long, default_value_t = 3)]
+    settle: u64,
 }
 
 /// What a socket's writer sends.
@@ -318,7 +323,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             eprintln!("[setup] {} sockets open", i + 1);
         }
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(args.settle)).await;
 
     // Baseline: a NATS responder and requests at the same rate, during the same run.
     let nats = async_nats::connect(&args.nats_url).await?;

@@ -205,7 +205,8 @@ async fn sync_once(
     gap: u64,
 ) -> anyhow::Result<(Duration, u64)> {
     let ws_url = format!("{}/ws", base.replacen("http", "ws", 1));
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url.as_str(), None, true).await?;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(ws_url.as_str(), None, true).await?;
     ws.send(Message::Text(
         json!({"type": "auth", "token": s.token}).to_string().into(),
     ))
