@@ -17,7 +17,8 @@ use parley_kit::metrics_names as m;
 use parley_kit::settings::{SettingsCache, visible_read_seq};
 use uuid::Uuid;
 
-type Audiences = std::collections::HashMap<Uuid, Result<UserIds, parley_contracts::error::ApiError>>;
+type Audiences =
+    std::collections::HashMap<Uuid, Result<UserIds, parley_contracts::error::ApiError>>;
 
 pub struct Router {
     pub nats: async_nats::Client,
