@@ -178,7 +178,7 @@ pub async fn seed(opts: &Options) -> anyhow::Result<Report> {
 
     sqlx::query(
         "ANALYZE directory.users, directory.conversations, directory.members, persist.conversations,
-                 persist.messages, persist.events, receipts.watermarks, receipts.conversations",
+                 persist.messages, persist.events, receipts.watermarks",
     )
     .execute(&mut conn)
     .await?;
@@ -411,18 +411,16 @@ async fn load_small_tables(
     )
     .await?;
 
-    // Both allocators know each conversation's last seq (receipts learns it from the events).
-    for table in ["persist.conversations", "receipts.conversations"] {
-        for c in &plan.conversations {
-            chunks.row(2).uuid(&c.id).i64(i64::from(c.len));
-        }
-        db::copy_all(
-            conn,
-            &format!("COPY {table} (conversation_id, last_seq) FROM STDIN (FORMAT binary)"),
-            chunks.take(),
-        )
-        .await?;
+    // Persist's allocator knows each conversation's last seq (receipts asks persist for it).
+    for c in &plan.conversations {
+        chunks.row(2).uuid(&c.id).i64(i64::from(c.len));
     }
+    db::copy_all(
+        conn,
+        "COPY persist.conversations (conversation_id, last_seq) FROM STDIN (FORMAT binary)",
+        chunks.take(),
+    )
+    .await?;
     Ok(())
 }
 
