@@ -34,6 +34,10 @@ pub trait BatchHandler: Send + Sync + 'static {
     /// the next batch while the wait is pending and acks this one when it ends, so a handler
     /// that does both database work and JetStream publishes overlaps the two across batches.
     /// The default does everything in the first step.
+    #[allow(
+        clippy::async_yields_async,
+        reason = "the first step's result is the second step, awaited later"
+    )]
     fn start(&self, batch: &[jetstream::Message]) -> impl Future<Output = Finishing> + Send {
         async move {
             let outcomes = self.handle(batch).await;
