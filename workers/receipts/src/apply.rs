@@ -15,7 +15,7 @@ use parley_contracts::events::{ReceiptCommand, ReceiptEvent, ReceiptKind};
 use parley_contracts::svc::{LastSeqs, LastSeqsReply};
 use parley_contracts::{SCHEMA_VERSION, subjects};
 use parley_kit::batch;
-use parley_kit::consume::{BatchHandler, Outcome};
+use parley_kit::consume::{BatchHandler, Finishing, Outcome};
 use parley_kit::metrics_names as m;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -67,6 +67,12 @@ struct Marks {
 
 impl BatchHandler for Applier {
     async fn handle(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
+        self.start(batch).await.await
+    }
+
+    /// Store the batch's watermarks and send their events; the next batch starts while
+    /// JetStream stores them.
+    async fn start(&self, batch: &[jetstream::Message]) -> Finishing {
         let mut outcomes = vec![Outcome::Ack; batch.len()];
         let mut cmds: Vec<(usize, ReceiptCommand)> = Vec::with_capacity(batch.len());
         for (i, msg) in batch.iter().enumerate() {
@@ -81,7 +87,7 @@ impl BatchHandler for Applier {
             }
         }
         if cmds.is_empty() {
-            return outcomes;
+            return done(outcomes);
         }
         // Receipts past the last seq this worker knows of: ask persist, which stored every seq
         // a client can have seen. What is still past it then does not exist and is clamped.
@@ -124,7 +130,7 @@ impl BatchHandler for Applier {
             }
         }
         if marks.is_empty() {
-            return outcomes;
+            return done(outcomes);
         }
         let events = match self.upsert(&marks, &republish).await {
             Ok(events) => events,
@@ -133,15 +139,23 @@ impl BatchHandler for Applier {
                 for i in applied {
                     outcomes[i] = Outcome::Retry(Duration::from_millis(500));
                 }
-                return outcomes;
+                return done(outcomes);
             }
         };
-        if !self.publish(&events).await {
-            for i in applied {
-                outcomes[i] = Outcome::Retry(Duration::from_millis(500));
+        let sent = self.send(&events).await;
+        Box::pin(async move {
+            let stored = match sent {
+                Ok(pending) => pending.await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = stored {
+                tracing::warn!(%error, "receipt events not published");
+                for i in applied {
+                    outcomes[i] = Outcome::Retry(Duration::from_millis(500));
+                }
             }
-        }
-        outcomes
+            outcomes
+        })
     }
 }
 
@@ -228,8 +242,8 @@ impl Applier {
         Ok(out)
     }
 
-    /// Publish the events as one atomic batch (one fsync); false if they were not stored.
-    async fn publish(&self, events: &[ReceiptEvent]) -> bool {
+    /// Send the events (one atomic batch when there are many); the stores are pending.
+    async fn send(&self, events: &[ReceiptEvent]) -> Result<batch::Pending, String> {
         let msgs: Vec<batch::Outgoing> = events
             .iter()
             .filter_map(|e| {
@@ -245,14 +259,12 @@ impl Applier {
                 ))
             })
             .collect();
-        match batch::publish_batch(&self.nats, &self.js, &msgs).await {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::warn!(%error, "receipt events not published");
-                false
-            }
-        }
+        batch::send_batch(&self.nats, &self.js, &msgs).await
     }
+}
+
+fn done(outcomes: Vec<Outcome>) -> Finishing {
+    Box::pin(std::future::ready(outcomes))
 }
 
 fn event(r: &sqlx::postgres::PgRow) -> ReceiptEvent {
