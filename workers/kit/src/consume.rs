@@ -54,6 +54,7 @@ struct InFlight {
     batch: Vec<jetstream::Message>,
     finishing: Finishing,
     started: Instant,
+    traces: Vec<TraceId>,
 }
 
 #[derive(Debug, Clone)]
@@ -143,10 +144,9 @@ pub async fn run<H: BatchHandler>(
             }
             let next = begin(&handler, batch, name).await;
             let mut all_failed = false;
-            if let Some(previous) = in_flight.take() {
-                let outcomes = previous.finishing.await;
-                all_failed =
-                    finish_outcomes(previous.batch, previous.started, outcomes, name).await;
+            if let Some(mut previous) = in_flight.take() {
+                let outcomes = previous.finishing.as_mut().await;
+                all_failed = finish(previous, outcomes, name).await;
             }
             in_flight = Some(next);
             if all_failed {
@@ -155,9 +155,9 @@ pub async fn run<H: BatchHandler>(
             }
             // While failing, batches are single messages handled to the end, one at a time.
             if failing > 0 {
-                let done = in_flight.take().expect("just set");
-                let outcomes = done.finishing.await;
-                if finish_outcomes(done.batch, done.started, outcomes, name).await {
+                let mut done = in_flight.take().expect("just set");
+                let outcomes = done.finishing.as_mut().await;
+                if finish(done, outcomes, name).await {
                     failing = failing.saturating_add(1);
                     break;
                 }
@@ -169,9 +169,9 @@ pub async fn run<H: BatchHandler>(
                 break;
             }
         }
-        if let Some(done) = in_flight.take() {
-            let outcomes = done.finishing.await;
-            if finish_outcomes(done.batch, done.started, outcomes, name).await && failing == 0 {
+        if let Some(mut done) = in_flight.take() {
+            let outcomes = done.finishing.as_mut().await;
+            if finish(done, outcomes, name).await && failing == 0 {
                 failing = 1;
             }
         }
@@ -235,27 +235,40 @@ async fn begin<H: BatchHandler>(
             .increment(redelivered as u64);
     }
     let started = Instant::now();
-    let starting = handler.start(&batch);
-    // One id: the batch is that command's handling (its requests forward the id). Several: the
-    // span lists them all, so a search for any one finds the batch that carried it.
-    let finishing = match batch_traces(&batch).as_slice() {
-        [one] => crate::trace::scope(one.clone(), starting).await,
-        many => {
-            let ids: Vec<&str> = many.iter().map(TraceId::as_str).collect();
-            starting
-                .instrument(tracing::error_span!("trace", trace_id = %ids.join(",")))
-                .await
-        }
-    };
+    let traces = batch_traces(&batch);
+    let finishing = traced(&traces, handler.start(&batch)).await;
+    let finishing = Box::pin(traced_owned(traces.clone(), finishing));
     InFlight {
         batch,
         finishing,
         started,
+        traces,
     }
 }
 
+/// Run `fut` in the batch's trace: one id makes the batch that command's handling (its requests
+/// forward the id); several are all listed in the span, so a search for any one finds the batch.
+async fn traced<F: Future>(ids: &[TraceId], fut: F) -> F::Output {
+    match ids {
+        [one] => crate::trace::scope(one.clone(), fut).await,
+        many => {
+            let ids: Vec<&str> = many.iter().map(TraceId::as_str).collect();
+            fut.instrument(tracing::error_span!("trace", trace_id = %ids.join(",")))
+                .await
+        }
+    }
+}
+
+async fn traced_owned<F: Future>(ids: Vec<TraceId>, fut: F) -> F::Output {
+    traced(&ids, fut).await
+}
+
 async fn finish(done: InFlight, outcomes: Vec<Outcome>, name: &'static str) -> bool {
-    finish_outcomes(done.batch, done.started, outcomes, name).await
+    traced(
+        &done.traces,
+        finish_outcomes(done.batch, done.started, outcomes, name),
+    )
+    .await
 }
 
 /// Ack each message of a finished batch by its outcome; true when every message failed.
