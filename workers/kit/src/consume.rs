@@ -112,8 +112,8 @@ pub async fn run<H: BatchHandler>(
         loop {
             let chunk = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                outcomes = async { in_flight.as_mut().map(|f| f.finishing.as_mut()).expect("guarded").await }, if in_flight.is_some() => {
-                    let done = in_flight.take().expect("guarded");
+                outcomes = stored(&mut in_flight), if in_flight.is_some() => {
+                    let Some(done) = in_flight.take() else { continue };
                     if finish(done, outcomes, name).await {
                         failing = failing.saturating_add(1);
                         break;
@@ -143,11 +143,7 @@ pub async fn run<H: BatchHandler>(
                 continue;
             }
             let next = begin(&handler, batch, name).await;
-            let mut all_failed = false;
-            if let Some(mut previous) = in_flight.take() {
-                let outcomes = previous.finishing.as_mut().await;
-                all_failed = finish(previous, outcomes, name).await;
-            }
+            let all_failed = settle(&mut in_flight, name).await == Some(true);
             in_flight = Some(next);
             if all_failed {
                 failing = failing.saturating_add(1);
@@ -155,9 +151,7 @@ pub async fn run<H: BatchHandler>(
             }
             // While failing, batches are single messages handled to the end, one at a time.
             if failing > 0 {
-                let mut done = in_flight.take().expect("just set");
-                let outcomes = done.finishing.as_mut().await;
-                if finish(done, outcomes, name).await {
+                if settle(&mut in_flight, name).await == Some(true) {
                     failing = failing.saturating_add(1);
                     break;
                 }
@@ -169,11 +163,8 @@ pub async fn run<H: BatchHandler>(
                 break;
             }
         }
-        if let Some(mut done) = in_flight.take() {
-            let outcomes = done.finishing.as_mut().await;
-            if finish(done, outcomes, name).await && failing == 0 {
-                failing = 1;
-            }
+        if settle(&mut in_flight, name).await == Some(true) && failing == 0 {
+            failing = 1;
         }
         // Messages the server already pushed to this pull are redelivered after ack_wait; when
         // stopping or pausing, hand back what is buffered now so another instance gets it.
@@ -261,6 +252,48 @@ async fn traced<F: Future>(ids: &[TraceId], fut: F) -> F::Output {
 
 async fn traced_owned<F: Future>(ids: Vec<TraceId>, fut: F) -> F::Output {
     traced(&ids, fut).await
+}
+
+/// The outcomes of the batch in flight once its stores end; never resolves without one.
+async fn stored(in_flight: &mut Option<InFlight>) -> Vec<Outcome> {
+    match in_flight {
+        Some(f) => f.finishing.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Wait for the batch in flight, if any, and ack it; `Some(true)` when every message failed.
+async fn settle(in_flight: &mut Option<InFlight>, name: &'static str) -> Option<bool> {
+    let outcomes = match in_flight {
+        Some(f) => f.finishing.as_mut().await,
+        None => return None,
+    };
+    let done = in_flight.take()?;
+    Some(finish(done, outcomes, name).await)
+}
+
+/// The second step for a handler whose batch ends in JetStream writes (`sent` by
+/// [`crate::batch::send_batch`]): the outcomes stand once the writes are stored; if they are
+/// not, the messages at `retry` are redelivered.
+pub fn after_stores(
+    sent: Result<crate::batch::Pending, String>,
+    mut outcomes: Vec<Outcome>,
+    retry: Vec<usize>,
+    what: &'static str,
+) -> Finishing {
+    Box::pin(async move {
+        let stored = match sent {
+            Ok(pending) => pending.await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = stored {
+            tracing::warn!(%error, "{what} not stored; their commands will be redelivered");
+            for i in retry {
+                outcomes[i] = Outcome::Retry(Duration::from_millis(500));
+            }
+        }
+        outcomes
+    })
 }
 
 async fn finish(done: InFlight, outcomes: Vec<Outcome>, name: &'static str) -> bool {

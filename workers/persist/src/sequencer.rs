@@ -16,7 +16,7 @@ use parley_contracts::frames::ServerFrame;
 use parley_contracts::limits::MAX_MENTIONS;
 use parley_contracts::{ErrorCode, SCHEMA_VERSION, error::ApiError, subjects, validate};
 use parley_kit::batch;
-use parley_kit::consume::{BatchHandler, Finishing, Outcome};
+use parley_kit::consume::{BatchHandler, Finishing, Outcome, after_stores};
 use parley_kit::metrics_names as m;
 use parley_kit::trace;
 use sqlx::{PgConnection, PgPool, Row};
@@ -136,17 +136,9 @@ impl BatchHandler for Sequencer {
         }
         let started = std::time::Instant::now();
         let sent = batch::send_batch(&self.nats, &self.js, &events).await;
+        let stored = after_stores(sent, outcomes, published, "message events");
         Box::pin(async move {
-            let stored = match sent {
-                Ok(pending) => pending.await,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = stored {
-                tracing::warn!(%error, "events not published; commands will be redelivered");
-                for i in published {
-                    outcomes[i] = Outcome::Retry(Duration::from_millis(500));
-                }
-            }
+            let outcomes = stored.await;
             metrics::histogram!(m::JETSTREAM_PUBLISH_SECONDS)
                 .record(started.elapsed().as_secs_f64());
             outcomes
@@ -307,18 +299,7 @@ impl Sequencer {
             msg.seq = (*seq).max(0) as u64;
             metrics::counter!(m::MESSAGES_STORED, "kind" => MessageEventKind::Created.as_str())
                 .increment(1);
-            out.push((
-                i,
-                Done::Event(Box::new(MessageEvent {
-                    v: SCHEMA_VERSION,
-                    kind: MessageEventKind::Created,
-                    seq: msg.seq,
-                    command_id: cmd.id,
-                    actor_id: cmd.sender_id,
-                    at: now,
-                    message: msg,
-                })),
-            ));
+            out.push((i, Done::Event(Box::new(created(cmd, msg, now)))));
         }
         Ok(out)
     }
@@ -432,16 +413,7 @@ impl Sequencer {
                     ))));
                 };
                 msg.seq = seq.max(0) as u64;
-                let evt = MessageEvent {
-                    v: SCHEMA_VERSION,
-                    kind: MessageEventKind::Created,
-                    seq: msg.seq,
-                    command_id: cmd.id,
-                    actor_id: cmd.sender_id,
-                    at: now,
-                    message: msg,
-                };
-                return Ok((evt, true));
+                return Ok((created(cmd, msg, now), true));
             }
             MessageAction::Edit { message_id, body } => {
                 validate::body(body).map_err(Failure::Rejected)?;
@@ -574,6 +546,19 @@ impl Sequencer {
 }
 
 /// Next seq of a conversation (1 for the first command), locking the allocator row.
+/// The `message.created` event of a stored send (`msg.seq` already set).
+fn created(cmd: &MessageCommand, msg: Message, now: chrono::DateTime<Utc>) -> MessageEvent {
+    MessageEvent {
+        v: SCHEMA_VERSION,
+        kind: MessageEventKind::Created,
+        seq: msg.seq,
+        command_id: cmd.id,
+        actor_id: cmd.sender_id,
+        at: now,
+        message: msg,
+    }
+}
+
 async fn allocate(conn: &mut PgConnection, conversation: Uuid) -> sqlx::Result<u64> {
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO conversations (conversation_id, last_seq) VALUES ($1, 1)

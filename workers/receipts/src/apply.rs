@@ -15,7 +15,7 @@ use parley_contracts::events::{ReceiptCommand, ReceiptEvent, ReceiptKind};
 use parley_contracts::svc::{LastSeqs, LastSeqsReply};
 use parley_contracts::{SCHEMA_VERSION, subjects};
 use parley_kit::batch;
-use parley_kit::consume::{BatchHandler, Finishing, Outcome};
+use parley_kit::consume::{BatchHandler, Finishing, Outcome, after_stores};
 use parley_kit::metrics_names as m;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -142,20 +142,12 @@ impl BatchHandler for Applier {
                 return done(outcomes);
             }
         };
-        let sent = self.send(&events).await;
-        Box::pin(async move {
-            let stored = match sent {
-                Ok(pending) => pending.await,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = stored {
-                tracing::warn!(%error, "receipt events not published");
-                for i in applied {
-                    outcomes[i] = Outcome::Retry(Duration::from_millis(500));
-                }
-            }
-            outcomes
-        })
+        after_stores(
+            self.send(&events).await,
+            outcomes,
+            applied,
+            "receipt events",
+        )
     }
 }
 
