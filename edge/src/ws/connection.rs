@@ -1,16 +1,18 @@
-//! One WebSocket connection: auth → `ready` → a loop over client frames, the user's delivery
-//! subject, publish acknowledgements, keepalive and drain.
+//! One WebSocket connection: auth → `ready` → one task that reads client frames, the user's
+//! delivery subject, publish acknowledgements and keepalive, and writes the socket as it can
+//! take frames (see [`super::outbox`]).
 //!
-//! Frames for the client go through two bounded queues to a writer task: live traffic (never
-//! awaited: a client that cannot keep up is disconnected and will `sync`) and sync batches
-//! (awaited: a sync streams only as fast as the client reads).
+//! Live traffic is queued without waiting: a client that falls `outbound_queue` frames behind
+//! is disconnected and will `sync`. Paced feeds (a sync's batches, the contacts' presence) come
+//! from helper tasks over a small channel that is read only while the queue is short, so they
+//! stream only as fast as the client reads.
 
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures::stream::{FuturesUnordered, SplitStream};
+use futures::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures::{Future, SinkExt, StreamExt};
 use parley_contracts::api::AckStatus;
 use parley_contracts::error::ApiError;
@@ -22,6 +24,7 @@ use rand::Rng;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use uuid::Uuid;
 
+use super::outbox::Outbox;
 use crate::auth::Claims;
 use crate::ratelimit::Bucket;
 use crate::state::AppState;
@@ -29,7 +32,8 @@ use crate::{commands, live};
 
 /// Commands awaiting their PubAck per connection; beyond it the connection stops reading.
 const MAX_IN_FLIGHT: usize = 128;
-const SYNC_QUEUE: usize = 4;
+/// A paced feed is read only while fewer frames than this wait for the socket.
+const FEED_ROOM: usize = 4;
 
 type Pending = Pin<Box<dyn Future<Output = (Uuid, Result<(), ApiError>)> + Send>>;
 
@@ -51,6 +55,22 @@ fn text(frame: &ServerFrame) -> Message {
     Message::Text(frame.to_json().into())
 }
 
+/// A helper task's frames, delivered as the socket takes them; `None` once it is done.
+type Feed = Option<mpsc::Receiver<Message>>;
+
+fn feed() -> (mpsc::Sender<Message>, Feed) {
+    let (tx, rx) = mpsc::channel(FEED_ROOM);
+    (tx, Some(rx))
+}
+
+/// The next frame of a feed (`None` when it ended); never resolves without a feed.
+async fn next_fed(feed: &mut Feed) -> Option<Message> {
+    match feed {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 pub async fn run(
     socket: WebSocket,
     s: AppState,
@@ -61,7 +81,8 @@ pub async fn run(
     let (mut sink, mut stream) = socket.split();
     let claims = match preauth {
         Some(c) => c,
-        None => match authenticate(&s, &mut stream).await {
+        // Boxed: the handshake's state is not worth keeping in every idle connection's task.
+        None => match Box::pin(authenticate(&s, &mut stream)).await {
             Ok(c) => c,
             Err(e) => {
                 let _ = sink
@@ -78,37 +99,16 @@ pub async fn run(
         },
     };
     let user = claims.sub;
-    let (live_tx, mut live_rx) = mpsc::channel::<Message>(s.settings.outbound_queue);
-    let (sync_tx, mut sync_rx) = mpsc::channel::<Message>(SYNC_QUEUE);
-    let writer = tokio::spawn(async move {
-        loop {
-            let msg = tokio::select! {
-                biased;
-                m = live_rx.recv() => m,
-                m = sync_rx.recv() => m,
-            };
-            let Some(msg) = msg else { break };
-            let closing = matches!(msg, Message::Close(_));
-            if sink.send(msg).await.is_err() {
-                break;
-            }
-            metrics::counter!(m::EDGE_FRAMES_OUT).increment(1);
-            if closing {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
-
     let mut conn = Conn {
         s: s.clone(),
         user,
         expires: claims.exp,
-        out: live_tx,
-        sync_tx,
+        outbox: Outbox::new(s.settings.outbound_queue),
         bucket: Bucket::new(s.settings.conn_rate, s.settings.conn_burst),
         pending: FuturesUnordered::new(),
         sync_task: None,
+        sync_feed: None,
+        contacts_feed: None,
         last_seen: Instant::now(),
         typing: Default::default(),
         connection_id: Uuid::now_v7(),
@@ -118,8 +118,10 @@ pub async fn run(
         Ok(sub) => {
             conn.push(&ServerFrame::Ready { user_id: user });
             live::presence(&s, user, conn.connection_id, PresenceAction::Connect, None).await;
-            let contacts = tokio::spawn(push_contacts_presence(s.clone(), user, conn.out.clone()));
-            conn.run(&mut stream, sub).await;
+            let (tx, contacts_feed) = feed();
+            conn.contacts_feed = contacts_feed;
+            let contacts = tokio::spawn(push_contacts_presence(s.clone(), user, tx));
+            conn.run(&mut stream, &mut sink, sub).await;
             contacts.abort();
             live::presence(
                 &s,
@@ -143,8 +145,9 @@ pub async fn run(
         t.abort();
     }
     conn.typing.disconnected(&s, user).await;
-    drop(conn);
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    // What is still queued (an error, a close frame) goes out if the client takes it in time.
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.outbox.write(&mut sink)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), sink.close()).await;
 }
 
 /// A new device learns its contacts' presence (as far as their privacy settings allow) once;
@@ -198,11 +201,14 @@ struct Conn {
     s: AppState,
     user: Uuid,
     expires: u64,
-    out: mpsc::Sender<Message>,
-    sync_tx: mpsc::Sender<Message>,
+    outbox: Outbox,
     bucket: Bucket,
     pending: FuturesUnordered<Pending>,
     sync_task: Option<tokio::task::JoinHandle<()>>,
+    /// The running sync's batches.
+    sync_feed: Feed,
+    /// The contacts' presence a new device is told once.
+    contacts_feed: Feed,
     last_seen: Instant,
     typing: super::typing::Typing,
     /// This socket's identity for presence (one user may have many).
@@ -221,28 +227,30 @@ enum Flow {
 }
 
 impl Conn {
-    /// Queue a frame; false when the client is too slow (the queue is full) or gone.
-    fn push(&self, frame: &ServerFrame) -> bool {
+    /// Queue a frame; false when the client is too slow (the queue is full).
+    fn push(&mut self, frame: &ServerFrame) -> bool {
         self.push_raw(text(frame))
     }
 
-    fn push_raw(&self, msg: Message) -> bool {
-        match self.out.try_send(msg) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!(m::EDGE_SLOW_CONSUMERS).increment(1);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+    fn push_raw(&mut self, msg: Message) -> bool {
+        let ok = self.outbox.push(msg);
+        if !ok {
+            metrics::counter!(m::EDGE_SLOW_CONSUMERS).increment(1);
         }
+        ok
     }
 
-    fn error(&self, reference: Option<String>, e: ApiError) -> bool {
+    fn error(&mut self, reference: Option<String>, e: ApiError) -> bool {
         metrics::counter!(m::EDGE_FRAME_ERRORS, "code" => e.code.as_str()).increment(1);
         self.push(&ServerFrame::error(reference, e.code, e.message))
     }
 
-    async fn run(&mut self, stream: &mut SplitStream<WebSocket>, mut sub: async_nats::Subscriber) {
+    async fn run(
+        &mut self,
+        stream: &mut SplitStream<WebSocket>,
+        sink: &mut SplitSink<WebSocket, Message>,
+        mut sub: async_nats::Subscriber,
+    ) {
         let ping_every = Duration::from_secs(self.s.settings.ping_seconds.max(1));
         let mut ping = tokio::time::interval(ping_every);
         ping.tick().await;
@@ -253,7 +261,11 @@ impl Conn {
         let draining = self.s.draining.clone();
         loop {
             let until_expiry = Duration::from_secs(self.expires.saturating_sub(now_secs()));
+            let feed_room = self.outbox.len() < FEED_ROOM;
             tokio::select! {
+                written = self.outbox.write(sink), if self.outbox.busy() => {
+                    if written.is_err() { break; }
+                }
                 _ = draining.cancelled() => {
                     let jitter = self.s.settings.reconnect_jitter_ms;
                     let after_ms = if jitter == 0 { 0 } else { rand::rng().random_range(0..=jitter) };
@@ -295,6 +307,18 @@ impl Conn {
                     };
                     if matches!(flow, Flow::Close) { break; }
                 }
+                fed = next_fed(&mut self.sync_feed), if feed_room && self.sync_feed.is_some() => {
+                    match fed {
+                        Some(msg) => { self.push_raw(msg); }
+                        None => self.sync_feed = None,
+                    }
+                }
+                fed = next_fed(&mut self.contacts_feed), if feed_room && self.contacts_feed.is_some() => {
+                    match fed {
+                        Some(msg) => { self.push_raw(msg); }
+                        None => self.contacts_feed = None,
+                    }
+                }
                 _ = heartbeat.tick() => {
                     live::presence(&self.s, self.user, self.connection_id, PresenceAction::Heartbeat, None).await;
                 }
@@ -319,7 +343,7 @@ impl Conn {
         let head: FrameHead = match serde_json::from_str(raw) {
             Ok(h) => h,
             Err(_) => {
-                return self.flow(self.error(
+                return flow(self.error(
                     None,
                     ApiError::new(ErrorCode::InvalidFrame, "frame is not a JSON object"),
                 ));
@@ -339,7 +363,7 @@ impl Conn {
                 } else {
                     ApiError::new(ErrorCode::UnknownType, "unknown or missing frame type")
                 };
-                return self.flow(self.error(reference, err));
+                return flow(self.error(reference, err));
             }
         };
         match frame {
@@ -347,24 +371,24 @@ impl Conn {
                 // Re-authentication extends a live connection with a fresh token.
                 Ok(c) if c.sub == self.user => {
                     self.expires = c.exp;
-                    self.flow(self.push(&ServerFrame::Ready { user_id: self.user }))
+                    flow(self.push(&ServerFrame::Ready { user_id: self.user }))
                 }
-                Ok(_) => self.flow(self.error(
+                Ok(_) => flow(self.error(
                     None,
                     ApiError::new(ErrorCode::Forbidden, "token is for another user"),
                 )),
-                Err(e) => self.flow(self.error(None, e)),
+                Err(e) => flow(self.error(None, e)),
             },
             ClientFrame::TypingStart { conversation_id } => {
                 match self.typing.start(&self.s, self.user, conversation_id).await {
                     Ok(()) => Flow::Continue,
-                    Err(e) => self.flow(self.error(reference, e)),
+                    Err(e) => flow(self.error(reference, e)),
                 }
             }
             ClientFrame::TypingStop { conversation_id } => {
                 match self.typing.stop(&self.s, self.user, conversation_id).await {
                     Ok(()) => Flow::Continue,
-                    Err(e) => self.flow(self.error(reference, e)),
+                    Err(e) => flow(self.error(reference, e)),
                 }
             }
             ClientFrame::MessageDelivered {
@@ -383,7 +407,7 @@ impl Conn {
             }
             ClientFrame::PresenceSet { status } => {
                 if !self.take_token() {
-                    return self.flow(self.rate_limited(reference));
+                    return flow(self.rate_limited(reference));
                 }
                 live::presence(
                     &self.s,
@@ -395,27 +419,25 @@ impl Conn {
                 .await;
                 Flow::Continue
             }
-            ClientFrame::Ping { reference } => {
-                self.flow(self.push(&ServerFrame::Pong { reference }))
-            }
+            ClientFrame::Ping { reference } => flow(self.push(&ServerFrame::Pong { reference })),
             ClientFrame::Sync { cursors } => {
                 if let Some(t) = self.sync_task.take() {
                     t.abort();
                 }
-                let task =
-                    super::sync::spawn(self.s.clone(), self.user, cursors, self.sync_tx.clone());
-                self.sync_task = Some(task);
+                let (tx, sync_feed) = feed();
+                self.sync_feed = sync_feed;
+                self.sync_task = Some(super::sync::spawn(self.s.clone(), self.user, cursors, tx));
                 Flow::Continue
             }
             cmd => {
                 let Some((id, conversation, action)) = commands::from_frame(cmd) else {
-                    return self.flow(self.error(
+                    return flow(self.error(
                         reference,
                         ApiError::new(ErrorCode::UnknownType, "unsupported frame"),
                     ));
                 };
                 if !self.take_token() {
-                    return self.flow(self.rate_limited(Some(id.to_string())));
+                    return flow(self.rate_limited(Some(id.to_string())));
                 }
                 if let MessageAction::Send { .. } = action {
                     self.typing.sent(&self.s, self.user, conversation).await;
@@ -428,7 +450,7 @@ impl Conn {
                         }));
                         Flow::Continue
                     }
-                    Err(e) => self.flow(self.error(Some(id.to_string()), e)),
+                    Err(e) => flow(self.error(Some(id.to_string()), e)),
                 }
             }
         }
@@ -442,7 +464,7 @@ impl Conn {
         ok
     }
 
-    fn rate_limited(&self, reference: Option<String>) -> bool {
+    fn rate_limited(&mut self, reference: Option<String>) -> bool {
         self.error(
             reference,
             ApiError::new(
@@ -475,7 +497,7 @@ impl Conn {
             return Flow::Continue;
         }
         if !self.take_token() {
-            return self.flow(self.rate_limited(reference));
+            return flow(self.rate_limited(reference));
         }
         match live::receipt(&self.s, self.user, conversation, kind, seq).await {
             // The PubAck is not awaited: a lost receipt is superseded by the next one.
@@ -486,13 +508,13 @@ impl Conn {
                 self.receipts_sent.insert((conversation, kind), seq);
                 Flow::Continue
             }
-            Err(e) => self.flow(self.error(reference, e)),
+            Err(e) => flow(self.error(reference, e)),
         }
     }
+}
 
-    fn flow(&self, ok: bool) -> Flow {
-        if ok { Flow::Continue } else { Flow::Close }
-    }
+fn flow(ok: bool) -> Flow {
+    if ok { Flow::Continue } else { Flow::Close }
 }
 
 fn now_secs() -> u64 {

@@ -2,6 +2,7 @@
 //! the per-connection loop.
 
 mod connection;
+mod outbox;
 mod sync;
 mod typing;
 
@@ -17,8 +18,9 @@ use serde::Deserialize;
 use crate::error::EdgeError;
 use crate::state::AppState;
 
-/// Bytes read from a socket at a time.
-const SOCKET_READ_BUFFER: usize = 4 * 1024;
+/// Bytes read from a socket at a time: what an idle socket keeps allocated. Chat frames are a
+/// few hundred bytes; a large one is read in several steps and still arrives whole.
+const SOCKET_READ_BUFFER: usize = 2 * 1024;
 
 #[derive(Deserialize)]
 pub struct WsQuery {
