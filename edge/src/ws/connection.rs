@@ -293,7 +293,9 @@ impl Conn {
                     let flow = match frame {
                         Some(Ok(Message::Text(t))) => {
                             metrics::counter!(m::EDGE_FRAMES_IN).increment(1);
-                            self.on_text(t.as_str()).await
+                            // Boxed: a frame's handling is brief, and its state would
+                            // otherwise be part of every idle connection's task.
+                            Box::pin(self.on_text(t.as_str())).await
                         }
                         Some(Ok(Message::Binary(_))) => {
                             if self.error(None, ApiError::new(ErrorCode::InvalidFrame, "binary frames are not supported; send JSON text")) { Flow::Continue } else { Flow::Close }
@@ -320,7 +322,7 @@ impl Conn {
                     }
                 }
                 _ = heartbeat.tick() => {
-                    live::presence(&self.s, self.user, self.connection_id, PresenceAction::Heartbeat, None).await;
+                    Box::pin(live::presence(&self.s, self.user, self.connection_id, PresenceAction::Heartbeat, None)).await;
                 }
                 _ = ping.tick() => {
                     if self.last_seen.elapsed() > ping_every * 3 {

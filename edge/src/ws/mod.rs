@@ -20,7 +20,7 @@ use crate::state::AppState;
 
 /// Bytes read from a socket at a time: what an idle socket keeps allocated. Chat frames are a
 /// few hundred bytes; a large one is read in several steps and still arrives whole.
-const SOCKET_READ_BUFFER: usize = 2 * 1024;
+const SOCKET_READ_BUFFER: usize = 1024;
 
 #[derive(Deserialize)]
 pub struct WsQuery {
