@@ -2,7 +2,6 @@
 //! checks, publishing receipt commands and presence lifecycle, and showing watermarks and
 //! presence to a viewer under the owners' privacy settings.
 
-use async_nats::jetstream::context::PublishAckFuture;
 use chrono::Utc;
 use parley_contracts::api::{PresenceSetStatus, Receipt, ReceiptList};
 use parley_contracts::error::ApiError;
@@ -16,6 +15,7 @@ use parley_kit::nats::request;
 use parley_kit::settings::visible_read_seq;
 use uuid::Uuid;
 
+use crate::commands::Stored;
 use crate::state::AppState;
 
 /// Conversations answer non-members exactly as if they did not exist.
@@ -34,7 +34,7 @@ pub async fn receipt(
     conversation: Uuid,
     kind: ReceiptKind,
     seq: u64,
-) -> Result<PublishAckFuture, ApiError> {
+) -> Result<Stored, ApiError> {
     if seq == 0 || seq > i64::MAX as u64 {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
@@ -52,12 +52,22 @@ pub async fn receipt(
     };
     let payload = serde_json::to_vec(&cmd)
         .map_err(|_| ApiError::new(ErrorCode::Internal, "encode receipt"))?;
-    s.js.publish(subjects::cmd_receipt(conversation), payload.into())
+    // Through the group committer, like messages: under load receipts (one per delivered
+    // message) join the groups that go out as one atomic batch, where a publish of their own
+    // would cost a synced write each. No `Nats-Msg-Id`: a repeated watermark is harmless.
+    let stored = s
+        .committer
+        .publish(parley_kit::batch::Outgoing {
+            subject: subjects::cmd_receipt(conversation),
+            headers: async_nats::HeaderMap::new(),
+            payload: payload.into(),
+        })
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "receipt publish failed");
             ApiError::new(ErrorCode::Unavailable, "receipt not recorded; retry")
-        })
+        })?;
+    Ok(Box::pin(stored))
 }
 
 /// Every member's watermarks as `viewer` may see them (members without receipts at 0).
