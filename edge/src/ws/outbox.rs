@@ -129,6 +129,20 @@ mod tests {
         Message::Text(s.to_string().into())
     }
 
+    fn slow(room: usize) -> Slow {
+        Slow {
+            taken: Vec::new(),
+            room,
+            flushes: 0,
+        }
+    }
+
+    /// One poll of the outbox's write, as the connection's task would make it.
+    fn poll(out: &mut Outbox, sink: &mut Slow) -> Poll<Result<(), ()>> {
+        let waker = futures::task::noop_waker();
+        out.poll_write(sink, &mut Context::from_waker(&waker))
+    }
+
     #[test]
     fn refuses_beyond_the_limit() {
         let mut out = Outbox::new(2);
@@ -144,22 +158,13 @@ mod tests {
         for s in ["1", "2", "3"] {
             out.push(text(s));
         }
-        let mut sink = Slow {
-            taken: Vec::new(),
-            room: 2,
-            flushes: 0,
-        };
-        let waker = futures::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        assert!(out.poll_write(&mut sink, &mut cx).is_pending());
+        let mut sink = slow(2);
+        assert!(poll(&mut out, &mut sink).is_pending());
         assert_eq!(sink.taken, ["1", "2"]);
         assert_eq!(out.len(), 1);
         assert!(out.busy());
         sink.room = 5;
-        assert!(matches!(
-            out.poll_write(&mut sink, &mut cx),
-            Poll::Ready(Ok(()))
-        ));
+        assert!(matches!(poll(&mut out, &mut sink), Poll::Ready(Ok(()))));
         assert_eq!(sink.taken, ["1", "2", "3"]);
         assert_eq!(sink.flushes, 1);
         assert!(!out.busy());
@@ -171,14 +176,8 @@ mod tests {
         for i in 0..500 {
             out.push(text(&i.to_string()));
         }
-        let mut sink = Slow {
-            taken: Vec::new(),
-            room: 1000,
-            flushes: 0,
-        };
-        let waker = futures::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        assert!(out.poll_write(&mut sink, &mut cx).is_ready());
+        let mut sink = slow(1000);
+        assert!(poll(&mut out, &mut sink).is_ready());
         assert_eq!(sink.taken.len(), 500);
         assert!(out.queue.capacity() <= KEEP_CAPACITY);
     }

@@ -170,3 +170,34 @@ async fn apply_deletes_retired_consumers_and_keeps_the_live_ones() -> anyhow::Re
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn apply_moves_an_older_delivery_consumer_to_one_filter() -> anyhow::Result<()> {
+    use parley_contracts::subjects::{self, consumer, stream as st};
+    let nats = NatsServer::start()?;
+    let client = async_nats::connect(nats.url()).await?;
+    let js = jetstream::new(client);
+    let topology = parley_jetstream::Topology { replicas: 1 };
+    parley_jetstream::apply_streams(&js, topology).await?;
+    // Delivery's durable as earlier versions created it: one filter per event kind.
+    let events = js.get_stream(st::EVENTS).await?;
+    events
+        .create_consumer(pull::Config {
+            durable_name: Some(consumer::DELIVERY.into()),
+            filter_subjects: vec![
+                subjects::EVT_MSG_ALL.into(),
+                subjects::EVT_MEMBER_ALL.into(),
+                subjects::EVT_RECEIPT_ALL.into(),
+                subjects::EVT_PRESENCE_ALL.into(),
+            ],
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            deliver_policy: jetstream::consumer::DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await?;
+    parley_jetstream::apply(&js, topology).await?;
+    let cfg = events.consumer_info(consumer::DELIVERY).await?.config;
+    assert_eq!(cfg.filter_subject, subjects::EVENTS_ALL);
+    assert!(cfg.filter_subjects.is_empty(), "{:?}", cfg.filter_subjects);
+    Ok(())
+}
