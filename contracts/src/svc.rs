@@ -11,6 +11,11 @@ use crate::api::{
 };
 use crate::error::ApiError;
 
+/// NATS header of a service request: the caller's deadline, in milliseconds since the Unix
+/// epoch. A service that reaches a request after it skips it without a reply (the caller has
+/// stopped waiting), so an overload turns into refusals instead of work nobody reads.
+pub const DEADLINE_HEADER: &str = "Parley-Deadline";
+
 /// Every service reply: `{"ok": T}` or `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

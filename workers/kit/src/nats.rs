@@ -22,7 +22,7 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
-        .request_timeout(Some(Duration::from_secs(5)))
+        .request_timeout(Some(REQUEST_TIMEOUT))
         .event_callback(|event| async move {
             tracing::info!(%event, "nats connection event");
         })
@@ -54,6 +54,17 @@ pub fn server_addrs(urls: &str) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     anyhow::ensure!(!addrs.is_empty(), "no NATS URL given");
     Ok(addrs)
+}
+
+/// How long a caller waits for a service's reply; also the deadline it sends along.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The deadline header value for a request sent now.
+fn deadline_ms() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (now + REQUEST_TIMEOUT).as_millis().to_string()
 }
 
 /// Consecutive transport failures after which calls to one service are refused for a while.
@@ -122,6 +133,10 @@ where
     }
     let mut headers = async_nats::HeaderMap::new();
     crate::trace::inject(&mut headers);
+    headers.insert(
+        parley_contracts::svc::DEADLINE_HEADER,
+        deadline_ms().as_str(),
+    );
     let started = Instant::now();
     let mut attempt = 1;
     let result = loop {

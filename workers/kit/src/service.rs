@@ -60,6 +60,13 @@ where
         let Ok(permit) = limit.clone().acquire_owned().await else {
             break;
         };
+        // Its caller stopped waiting while it queued: answering would only delay the requests
+        // behind it, which can still be answered in time.
+        if expired(msg.headers.as_ref()) {
+            metrics::counter!(m::SERVICE_REQUESTS, "service" => queue, "endpoint" => endpoint_label(&msg.subject), "outcome" => "expired")
+                .increment(1);
+            continue;
+        }
         let client = client.clone();
         let handler = handler.clone();
         // The caller's trace id (or a new one) spans the handling and any request it makes.
@@ -87,6 +94,20 @@ where
     let _ = sub.unsubscribe().await;
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Whether a request's deadline ([`parley_contracts::svc::DEADLINE_HEADER`]) has passed. A
+/// request without one (or with an unreadable one) has not expired.
+fn expired(headers: Option<&async_nats::HeaderMap>) -> bool {
+    let Some(deadline) = headers
+        .and_then(|h| h.get(parley_contracts::svc::DEADLINE_HEADER))
+        .and_then(|v| v.as_str().parse::<u128>().ok())
+    else {
+        return false;
+    };
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .is_ok_and(|now| now.as_millis() > deadline)
 }
 
 /// Service endpoints form a fixed set; anything else is folded into `other` so a caller cannot
