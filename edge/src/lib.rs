@@ -76,6 +76,11 @@ pub struct Settings {
     /// Upper bound of the random delay drained clients are told to wait before reconnecting, ms.
     #[arg(long, env = "PARLEY_RECONNECT_JITTER_MS", default_value_t = 5000)]
     pub reconnect_jitter_ms: u64,
+    /// Catch-ups (a `sync`, a new device's first look at its contacts' presence) that run at
+    /// once on this edge; more wait for a slot. A reconnect storm then reaches the services
+    /// as a steady stream of requests instead of a wall that times out.
+    #[arg(long, env = "PARLEY_CATCHUP_CONCURRENCY", default_value_t = 64)]
+    pub catchup_concurrency: usize,
     /// Seconds a cached member list is trusted without a membership event.
     #[arg(long, env = "PARLEY_MEMBER_CACHE_TTL_SECONDS", default_value_t = 30)]
     pub member_cache_ttl_seconds: u64,
@@ -135,6 +140,7 @@ impl Edge {
             members,
             read_settings,
             connections: Arc::new(Semaphore::new(settings.max_connections)),
+            catchup: Arc::new(Semaphore::new(settings.catchup_concurrency.max(1))),
             conn_tasks: TaskTracker::new(),
             draining: CancellationToken::new(),
             accept_rate: Mutex::new(ratelimit::Bucket::new(

@@ -33,6 +33,8 @@ pub struct Inner {
     /// Open WebSocket connections (permits) and their tasks.
     pub connections: Arc<Semaphore>,
     pub conn_tasks: TaskTracker,
+    /// Slots for catch-ups (`sync`, contacts' presence on connect); see `catchup_concurrency`.
+    pub catchup: Arc<Semaphore>,
     /// Cancelled when the edge drains: connections tell clients to reconnect elsewhere.
     pub draining: CancellationToken,
     pub accept_rate: Mutex<Bucket>,

@@ -454,3 +454,56 @@ async fn typing_is_throttled_routed_to_members_and_stopped_when_the_socket_drops
     assert_eq!(e.recv_type("error").await?["code"], "not_member");
     Ok(())
 }
+
+#[tokio::test]
+async fn syncs_beyond_the_catch_up_slots_wait_their_turn_and_all_complete() -> anyhow::Result<()> {
+    // One slot: every sync but one waits, none fails, and each gets exactly its own gap.
+    let stack = Stack::start_with(parley_testkit::StackOptions {
+        env: vec![("PARLEY_CATCHUP_CONCURRENCY".into(), "1".into())],
+        edges: 1,
+    })
+    .await?;
+    let api = stack.api();
+    let mut pairs = Vec::new();
+    for _ in 0..6 {
+        let (alice, bob, conv) = api.direct_pair().await?;
+        let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
+        for i in 0..12 {
+            a.send_message(conv, &format!("m{i}")).await?;
+        }
+        a.recv_until(|v| is_new(v) && v["message"]["seq"] == 12)
+            .await?;
+        pairs.push((bob, conv));
+    }
+    let mut sockets = Vec::new();
+    for (bob, conv) in &pairs {
+        let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
+        b.send(json!({"type": "sync", "cursors": {conv.to_string(): 3}}))
+            .await?;
+        sockets.push((b, *conv));
+    }
+    for (mut b, conv) in sockets {
+        let mut seqs = Vec::new();
+        loop {
+            let v = b
+                .recv_until(|v| {
+                    matches!(
+                        v["type"].as_str(),
+                        Some("messages:offline" | "sync:done" | "error")
+                    )
+                })
+                .await?;
+            match v["type"].as_str() {
+                Some("sync:done") => break,
+                Some("error") => anyhow::bail!("sync failed: {v}"),
+                _ => {
+                    assert_eq!(v["conversationId"], conv.to_string());
+                    let msgs = v["messages"].as_array().cloned().unwrap_or_default();
+                    seqs.extend(msgs.iter().filter_map(|m| m["seq"].as_u64()));
+                }
+            }
+        }
+        assert_eq!(seqs, (4..=12).collect::<Vec<u64>>());
+    }
+    Ok(())
+}

@@ -153,6 +153,9 @@ pub async fn run(
 /// A new device learns its contacts' presence (as far as their privacy settings allow) once;
 /// changes then arrive as `presence` frames.
 async fn push_contacts_presence(s: AppState, user: Uuid, out: mpsc::Sender<Message>) {
+    let Ok(_slot) = s.catchup.clone().acquire_owned().await else {
+        return;
+    };
     match live::visible_presence(&s, user, None).await {
         Ok(list) => {
             for p in list.into_iter().filter(|p| p.user_id != user) {

@@ -2,7 +2,7 @@
 //! `messages:offline` batches of at most 50, in seq order; conversations the client did not
 //! name are announced with `conversation:updated` and replayed from the start; then `sync:done`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::extract::ws::Message;
 use parley_contracts::ErrorCode;
@@ -11,12 +11,15 @@ use parley_contracts::error::ApiError;
 use parley_contracts::frames::ServerFrame;
 use parley_contracts::limits::{MAX_SYNC_CURSORS, SYNC_BATCH};
 use parley_contracts::subjects::svc;
-use parley_contracts::svc::{ConvList, HistoryRange, RangeReply};
+use parley_contracts::svc::{ConvList, HistoryRange, LastSeqs, LastSeqsReply, RangeReply};
 use parley_kit::nats::request;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::state::AppState;
+
+/// Conversations per `svc.history.last_seqs` request (persist takes up to 5,000).
+const LAST_SEQS_CHUNK: usize = 1000;
 
 pub fn spawn(
     s: AppState,
@@ -55,6 +58,13 @@ async fn run(
             format!("at most {MAX_SYNC_CURSORS} cursors per sync"),
         ));
     }
+    // Waiting for a slot costs only this task; the services see a bounded number of syncs.
+    let _slot = s
+        .catchup
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the edge is shutting down"))?;
     let list: ConversationList =
         request(&s.nats, svc::CONV_LIST, &ConvList { actor: user }).await?;
     let mine: HashSet<Uuid> = list.conversations.iter().map(|c| c.id).collect();
@@ -70,7 +80,29 @@ async fn run(
         )
         .await?;
     }
-    let conversations = crate::rest::enrich(s, user, list.conversations).await?;
+    // Known conversations need only their last seq; the client learns the rest (preview,
+    // unread count) for the ones it has never seen, which are announced in full.
+    let (known, unknown): (Vec<_>, Vec<_>) = list
+        .conversations
+        .into_iter()
+        .partition(|c| cursors.contains_key(&c.id));
+    let mut conversations = crate::rest::enrich(s, user, unknown).await?;
+    let mut last: HashMap<Uuid, u64> = HashMap::with_capacity(known.len());
+    for chunk in known.chunks(LAST_SEQS_CHUNK) {
+        let reply: LastSeqsReply = request(
+            &s.nats,
+            svc::HISTORY_LAST_SEQS,
+            &LastSeqs {
+                conversation_ids: chunk.iter().map(|c| c.id).collect(),
+            },
+        )
+        .await?;
+        last.extend(reply.items.iter().map(|i| (i.conversation_id, i.last_seq)));
+    }
+    conversations.extend(known.into_iter().map(|mut c| {
+        c.last_seq = last.get(&c.id).copied().unwrap_or(0);
+        c
+    }));
     for conv in conversations {
         let known = cursors.get(&conv.id).copied();
         let mut after = known.unwrap_or(0);
