@@ -14,6 +14,9 @@ pub mod stream {
 pub mod consumer {
     pub const PERSIST: &str = "persist";
     pub const DELIVERY: &str = "delivery";
+    /// Presence changes (`chat.evt.presence.>`) on EVENTS, apart from `delivery`, so that a
+    /// storm of them (everyone reconnecting) never holds messages back.
+    pub const DELIVERY_PRESENCE: &str = "delivery-presence";
     /// Receipt commands (`chat.cmd.receipt.>`) on COMMANDS.
     pub const RECEIPTS: &str = "receipts";
 }

@@ -99,13 +99,29 @@ pub fn consumers() -> Vec<(&'static str, pull::Config)> {
                 // stream's subject tree, whose cost grows with the distinct subjects stored
                 // (one per conversation and per user). At 10,000 users that was half of
                 // nats-server's CPU; one filter covering the stream is a plain sequential read.
-                // The few `chat.evt.user.*` events delivery has no use for are acked unread.
+                // The few `chat.evt.user.*` events delivery has no use for, and presence changes
+                // (routed through `delivery-presence`), are acked unread.
                 filter_subject: subjects::EVENTS_ALL.into(),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(30),
                 max_deliver: 20,
                 max_ack_pending: 4096,
                 // Live delivery of old events is pointless: clients sync from the store.
+                deliver_policy: jetstream::consumer::DeliverPolicy::New,
+                ..Default::default()
+            },
+        ),
+        (
+            st::EVENTS,
+            pull::Config {
+                durable_name: Some(cons::DELIVERY_PRESENCE.into()),
+                // Each change needs its audience from the directory; on a consumer of their
+                // own, a burst of them waits behind itself, not in front of messages.
+                filter_subject: subjects::EVT_PRESENCE_ALL.into(),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_deliver: 20,
+                max_ack_pending: 4096,
                 deliver_policy: jetstream::consumer::DeliverPolicy::New,
                 ..Default::default()
             },

@@ -72,6 +72,8 @@ impl Delivery {
         )
         .await?;
         let consumer = parley_jetstream::consumer(&self.js, consumer::DELIVERY).await?;
+        let presence_consumer =
+            parley_jetstream::consumer(&self.js, consumer::DELIVERY_PRESENCE).await?;
         let typing = tokio::spawn(typing::run(
             self.nats.clone(),
             members.clone(),
@@ -84,23 +86,35 @@ impl Delivery {
             self.ops.stop_token(),
         )
         .await?;
-        let router = route::Router {
+        let router = |events| route::Router {
             nats: self.nats.clone(),
-            members,
-            settings,
+            members: members.clone(),
+            settings: settings.clone(),
+            events,
         };
         self.ops.drain_on(&shutdown);
         tracing::info!("delivery running");
-        let result = parley_kit::consume::run(
-            consumer,
-            router,
-            ConsumeOptions {
-                name: "delivery",
-                max_batch: self.settings.batch,
-            },
-            shutdown,
-        )
-        .await;
+        let (result, presence_result) = tokio::join!(
+            parley_kit::consume::run(
+                consumer,
+                router(route::Events::AllButPresence),
+                ConsumeOptions {
+                    name: consumer::DELIVERY,
+                    max_batch: self.settings.batch,
+                },
+                shutdown.clone(),
+            ),
+            parley_kit::consume::run(
+                presence_consumer,
+                router(route::Events::Presence),
+                ConsumeOptions {
+                    name: consumer::DELIVERY_PRESENCE,
+                    max_batch: self.settings.batch,
+                },
+                shutdown,
+            ),
+        );
+        let result = result.and(presence_result);
         if let Ok(Err(error)) = typing.await {
             tracing::error!(%error, "typing routing stopped");
         }

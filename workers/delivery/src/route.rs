@@ -1,5 +1,6 @@
 //! Event → frame → every member's `chat.user.<id>`.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -17,13 +18,34 @@ use parley_kit::metrics_names as m;
 use parley_kit::settings::{SettingsCache, visible_read_seq};
 use uuid::Uuid;
 
+/// Index of the newest presence event per subject (one subject per user) in a batch.
+fn latest_presence(batch: &[jetstream::Message]) -> HashMap<&str, usize> {
+    let mut latest = HashMap::new();
+    for (i, msg) in batch.iter().enumerate() {
+        if subjects::is_evt_presence(&msg.subject) {
+            latest.insert(msg.subject.as_str(), i);
+        }
+    }
+    latest
+}
+
 type Audiences =
     std::collections::HashMap<Uuid, Result<UserIds, parley_contracts::error::ApiError>>;
+
+/// Which events a router handles; the others it acks unread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Events {
+    /// Messages, membership and receipts (consumer `delivery`).
+    AllButPresence,
+    /// Presence changes (consumer `delivery-presence`).
+    Presence,
+}
 
 pub struct Router {
     pub nats: async_nats::Client,
     pub members: MemberCache,
     pub settings: SettingsCache,
+    pub events: Events,
 }
 
 impl BatchHandler for Router {
@@ -37,16 +59,31 @@ impl BatchHandler for Router {
                     .flatten()
             }))
             .await;
-        let mut audiences = self.audiences(batch).await;
-        for msg in batch {
-            let outcome = if subjects::is_evt_msg(&msg.subject) {
+        self.prefetch_settings(batch).await;
+        let latest = latest_presence(batch);
+        let mut audiences = self.audiences(batch, &latest).await;
+        for (i, msg) in batch.iter().enumerate() {
+            let presence = subjects::is_evt_presence(&msg.subject);
+            let outcome = if presence != (self.events == Events::Presence) {
+                Outcome::Ack
+            } else if subjects::is_evt_msg(&msg.subject) {
                 self.message_event(&msg.payload).await
             } else if subjects::is_evt_member(&msg.subject) {
                 self.member_event(&msg.payload).await
             } else if subjects::is_evt_receipt(&msg.subject) {
                 self.receipt_event(&msg.payload).await
-            } else if subjects::is_evt_presence(&msg.subject) {
-                self.presence_event(&msg.payload, &mut audiences).await
+            } else if presence {
+                // A later change of the same user in this batch supersedes this one: it
+                // carries the whole state, so only the newest is routed.
+                if latest
+                    .get(msg.subject.as_str())
+                    .is_some_and(|&last| last != i)
+                {
+                    metrics::counter!(m::PRESENCE_SUPERSEDED).increment(1);
+                    Outcome::Ack
+                } else {
+                    self.presence_event(&msg.payload, &mut audiences).await
+                }
             } else {
                 Outcome::Ack
             };
@@ -195,14 +232,44 @@ impl Router {
         Outcome::Ack
     }
 
-    /// The audience of every user with a presence change in the batch, asked for at once (up
-    /// to 32 requests in flight). Not cached: a block or a privacy change must apply at once.
-    async fn audiences(&self, batch: &[jetstream::Message]) -> Audiences {
-        use futures::StreamExt;
-        let mut users: Vec<Uuid> = batch
+    /// The read-receipt settings of every member of the conversations whose receipts this
+    /// batch routes, asked for together (their members are cached by now).
+    async fn prefetch_settings(&self, batch: &[jetstream::Message]) {
+        let mut convs: Vec<Uuid> = batch
             .iter()
-            .filter(|m| subjects::is_evt_presence(&m.subject))
-            .filter_map(|m| serde_json::from_slice::<PresenceEvent>(&m.payload).ok())
+            .filter(|m| subjects::is_evt_receipt(&m.subject))
+            .filter_map(|m| subjects::trailing_id(&m.subject))
+            .collect();
+        if convs.is_empty() {
+            return;
+        }
+        convs.sort();
+        convs.dedup();
+        let mut users = Vec::new();
+        for conv in convs {
+            if let Ok(members) = self.members.members(conv).await {
+                users.extend(members.iter().map(|(u, _)| *u));
+            }
+        }
+        users.sort();
+        users.dedup();
+        self.settings.prefetch(&users).await;
+    }
+
+    /// The audience of every user whose presence change this batch routes, asked for at once
+    /// (up to 32 requests in flight). Not cached: a block or a privacy change must apply at once.
+    async fn audiences(
+        &self,
+        batch: &[jetstream::Message],
+        latest: &HashMap<&str, usize>,
+    ) -> Audiences {
+        use futures::StreamExt;
+        if self.events != Events::Presence {
+            return Audiences::new();
+        }
+        let mut users: Vec<Uuid> = latest
+            .values()
+            .filter_map(|&i| serde_json::from_slice::<PresenceEvent>(&batch[i].payload).ok())
             .map(|e| e.user_id)
             .collect();
         users.sort();
@@ -232,8 +299,8 @@ impl Router {
                 return Outcome::Reject;
             }
         };
-        // Each user's audience is used by that user's first event in the batch; a later one
-        // (rare: two changes in one batch) asks again rather than reuse a consumed answer.
+        // Asked for with the batch; a user whose event subject is not its id (none today)
+        // is asked here.
         let asked = match audiences.remove(&evt.user_id) {
             Some(a) => a,
             None => {

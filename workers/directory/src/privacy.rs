@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{Ctx, db_err};
 
 /// Ids asked about in one request at most.
-const MAX_IDS: usize = 1000;
+const MAX_IDS: usize = parley_contracts::limits::MAX_USER_IDS_PER_REQUEST;
 
 /// SQL: `$1` and `$2` are in a block either way.
 const BLOCKED_PAIR: &str = "EXISTS (SELECT 1 FROM blocks WHERE (blocker = $1 AND blocked = $2) OR (blocker = $2 AND blocked = $1))";

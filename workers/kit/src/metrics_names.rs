@@ -49,6 +49,8 @@ pub const COMMANDS_REJECTED: &str = "parley_commands_rejected_total";
 pub const MESSAGES_DELIVERED: &str = "parley_messages_delivered_total";
 /// Accepted-by-edge → handed to member edges, seconds.
 pub const DELIVERY_LATENCY: &str = "parley_delivery_latency_seconds";
+/// Presence changes acked without routing: a newer change of the same user was in the batch.
+pub const PRESENCE_SUPERSEDED: &str = "parley_delivery_presence_superseded_total";
 
 /// Receipts: watermarks moved (one per member and batch, however many receipts coalesced).
 pub const RECEIPTS_APPLIED: &str = "parley_receipts_applied_total";

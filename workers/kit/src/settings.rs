@@ -45,6 +45,17 @@ impl SettingsCache {
         Ok(cache)
     }
 
+    /// Fill the cache for `users` with as few requests as the directory allows, so that a batch
+    /// of receipts does not ask once per event. A failure is left for the callers to meet.
+    pub async fn prefetch(&self, users: &[Uuid]) {
+        for chunk in users.chunks(parley_contracts::limits::MAX_USER_IDS_PER_REQUEST) {
+            if let Err(error) = self.read_receipts(chunk).await {
+                tracing::debug!(%error, "settings prefetch failed");
+                return;
+            }
+        }
+    }
+
     /// Whether each of `users` sends (and so sees) read receipts; asks the directory for the
     /// ones not cached.
     pub async fn read_receipts(&self, users: &[Uuid]) -> Result<HashMap<Uuid, bool>, ApiError> {
