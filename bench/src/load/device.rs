@@ -3,7 +3,7 @@
 //! (`message:delivered` for every message, `message:read` for a share), and after a drop comes
 //! back and `sync`s from its cursors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -12,13 +12,13 @@ use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
 use super::view::{ConvView, Insert};
-use super::worker::{Sent, Shared};
+use super::worker::{Sent, Shared, Stage};
 use crate::accounts::backoff;
 use crate::hist::record;
 
@@ -34,9 +34,11 @@ pub enum Cmd {
     Typing(usize),
     /// Drop the socket and come back after this long (the reconnect storm).
     Drop(Duration),
-    /// Sync one last time, close, and hand back the view.
-    Finish,
 }
+
+/// A failed sync (say `unavailable` while a storm overloads the services) is tried again
+/// after a backoff, this many times in a row at most, as a real client does.
+const SYNC_ATTEMPTS: u32 = 6;
 
 /// Why the socket loop ended.
 enum End {
@@ -49,6 +51,7 @@ pub struct Device {
     sh: Arc<Shared>,
     me: usize,
     token: String,
+    refresh: String,
     pub views: HashMap<usize, ConvView>,
     /// Highest `message:delivered` sent per conversation.
     delivered: HashMap<usize, u64>,
@@ -56,21 +59,45 @@ pub struct Device {
     /// the retry idempotent), as a real client's outbox does.
     outbox: BTreeMap<Uuid, usize>,
     /// A sync in flight: when it started (the drop, for a reconnect), whether it is the
-    /// final one, and the permit that bounds concurrent syncs.
-    syncing: Option<(Instant, bool, OwnedSemaphorePermit)>,
+    /// final one. Devices do not coordinate their syncs (real clients cannot): the edge bounds
+    /// how many run at once.
+    syncing: Option<(Instant, bool)>,
+    /// Failed syncs in a row, and when to try again (a retry waits for the backoff).
+    sync_failures: u32,
+    sync_retry: Option<(Instant, Instant, bool)>,
+    /// Sends the edge answered `unavailable` or `rate_limited` ("retry with the same id"), and
+    /// when to send them again.
+    resends: VecDeque<(Instant, Uuid)>,
     finished: bool,
 }
 
+/// How a connection attempt's authentication ended.
+enum Authed {
+    Ready,
+    /// The server refused the token (`token_expired`, `unauthenticated`, ...).
+    Refused,
+    Failed,
+}
+
 impl Device {
-    pub fn new(sh: Arc<Shared>, me: usize, token: String, bases: &[(usize, u64)]) -> Self {
+    pub fn new(
+        sh: Arc<Shared>,
+        me: usize,
+        (token, refresh): (String, String),
+        bases: &[(usize, u64)],
+    ) -> Self {
         Self {
             sh,
             me,
             token,
+            refresh,
             views: bases.iter().map(|&(c, b)| (c, ConvView::new(b))).collect(),
             delivered: HashMap::new(),
             outbox: BTreeMap::new(),
             syncing: None,
+            sync_failures: 0,
+            sync_retry: None,
+            resends: VecDeque::new(),
             finished: false,
         }
     }
@@ -78,12 +105,16 @@ impl Device {
     pub async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) -> Self {
         let mut first = true;
         let mut dropped_at: Option<Instant> = None;
+        let mut finish = self.sh.finish.subscribe();
         loop {
             let t0 = Instant::now();
+            self.sh.set_stage(self.me, Stage::Connecting);
             let Some(ws) = self.connect().await else {
                 self.sh.gave_up.fetch_add(1, Ordering::Relaxed);
+                self.sh.set_stage(self.me, Stage::Done);
                 return self;
             };
+            self.sh.set_stage(self.me, Stage::Live);
             self.sh.online[self.me].store(true, Ordering::Relaxed);
             self.sh.connected.fetch_add(1, Ordering::Relaxed);
             if first {
@@ -105,12 +136,18 @@ impl Device {
                 }
             }
             first = false;
-            let end = self.serve(&mut sink, stream, &mut rx).await;
+            let end = self.serve(&mut sink, stream, &mut rx, &mut finish).await;
             self.sh.online[self.me].store(false, Ordering::Relaxed);
             self.sh.connected.fetch_sub(1, Ordering::Relaxed);
             self.syncing = None;
+            self.sync_retry = None;
+            // The outbox is sent again after the reconnect.
+            self.resends.clear();
             match end {
-                End::Finished => return self,
+                End::Finished => {
+                    self.sh.set_stage(self.me, Stage::Done);
+                    return self;
+                }
                 End::Reconnect(after, planned) => {
                     if !planned {
                         self.sh.disconnects.fetch_add(1, Ordering::Relaxed);
@@ -121,12 +158,45 @@ impl Device {
                 }
             }
             if self.finished {
+                self.sh.set_stage(self.me, Stage::Done);
                 return self;
             }
         }
     }
 
-    async fn connect(&self) -> Option<Ws> {
+    /// A new access token from the refresh token (rotated: the new refresh token is kept).
+    async fn renew(&mut self) -> bool {
+        let url = format!("{}/api/v1/auth/refresh", self.sh.base_url);
+        let r = self
+            .sh
+            .http
+            .post(url)
+            .json(&json!({"refreshToken": self.refresh}))
+            .timeout(Duration::from_secs(15))
+            .send()
+            .await;
+        let v: Value = match r {
+            Ok(resp) if resp.status().is_success() => match resp.json().await {
+                Ok(v) => v,
+                Err(_) => Value::Null,
+            },
+            _ => Value::Null,
+        };
+        match (v["accessToken"].as_str(), v["refreshToken"].as_str()) {
+            (Some(access), Some(refresh)) => {
+                self.token = access.to_string();
+                self.refresh = refresh.to_string();
+                self.sh.error("token_renewed");
+                true
+            }
+            _ => {
+                self.sh.error("token_renew_failed");
+                false
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> Option<Ws> {
         for attempt in 1..=60u32 {
             let r = tokio::time::timeout(
                 Duration::from_secs(15),
@@ -136,12 +206,21 @@ impl Device {
             let wait = match r {
                 Ok(Ok((mut ws, _))) => {
                     let auth = json!({"type": "auth", "token": self.token}).to_string();
-                    if ws.send(Message::Text(auth.into())).await.is_ok()
-                        && wait_ready(&mut ws).await
-                    {
-                        return Some(ws);
+                    let authed = if ws.send(Message::Text(auth.into())).await.is_ok() {
+                        wait_ready(&mut ws).await
+                    } else {
+                        Authed::Failed
+                    };
+                    match authed {
+                        Authed::Ready => return Some(ws),
+                        Authed::Refused => {
+                            self.sh.error("auth_refused");
+                            if self.renew().await {
+                                continue;
+                            }
+                        }
+                        Authed::Failed => self.sh.error("auth_failed"),
                     }
-                    self.sh.error("auth_failed");
                     backoff(attempt, None)
                 }
                 Ok(Err(tungstenite::Error::Http(resp))) => {
@@ -176,9 +255,32 @@ impl Device {
         sink: &mut Sink,
         mut stream: SplitStream<Ws>,
         rx: &mut mpsc::Receiver<Cmd>,
+        finish: &mut watch::Receiver<bool>,
     ) -> End {
         loop {
+            let retry_at = self.sync_retry.map(|(at, _, _)| at);
+            let resend_at = self.resends.front().map(|(at, _)| *at);
             tokio::select! {
+                _ = tokio::time::sleep_until(resend_at.unwrap_or_else(Instant::now).into()), if resend_at.is_some() => {
+                    let now = Instant::now();
+                    while self.resends.front().is_some_and(|(at, _)| *at <= now) {
+                        let Some((_, id)) = self.resends.pop_front() else { break };
+                        if let Some(&conv) = self.outbox.get(&id)
+                            && send(sink, &self.send_frame(id, conv)).await
+                        {
+                            self.sh.resent.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                // (The sender lives as long as every device: an error cannot come first.)
+                _ = async { finish.wait_for(|f| *f).await.map(|_| ()) }, if !self.finished => {
+                    self.begin_final(sink).await;
+                }
+                _ = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now).into()), if retry_at.is_some() => {
+                    if let Some((_, since, last)) = self.sync_retry.take() {
+                        self.start_sync(sink, since, last).await;
+                    }
+                }
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(t))) => {
                         if let Some(end) = self.on_frame(sink, &t).await {
@@ -215,10 +317,8 @@ impl Device {
                         }
                     }
                     Some(Cmd::Drop(after)) => return End::Reconnect(after, true),
-                    Some(Cmd::Finish) | None => {
-                        self.finished = true;
-                        self.start_sync(sink, Instant::now(), true).await;
-                    }
+                    // The schedule is over (the final sync comes with `Shared::finish`).
+                    None => self.begin_final(sink).await,
                 },
             }
         }
@@ -232,17 +332,33 @@ impl Device {
         })
     }
 
+    /// The final sync, once the sync in flight (if any) has ended (a new `sync` would cancel
+    /// it, and its `sync:done` could not be told from the final one's).
+    async fn begin_final(&mut self, sink: &mut Sink) {
+        self.finished = true;
+        self.sync_failures = 0;
+        self.sync_retry = None;
+        if self.syncing.is_none() {
+            self.start_sync(sink, Instant::now(), true).await;
+        }
+    }
+
     async fn start_sync(&mut self, sink: &mut Sink, since: Instant, last: bool) {
-        let permit = self.sh.sync_slots.clone().acquire_owned().await;
+        self.sh.set_stage(
+            self.me,
+            if last {
+                Stage::FinalSync
+            } else {
+                Stage::Syncing
+            },
+        );
         let cursors: BTreeMap<String, u64> = self
             .views
             .iter()
             .map(|(&c, v)| (self.sh.conv_ids[c].to_string(), v.cursor))
             .collect();
-        if let Ok(permit) = permit
-            && send(sink, &json!({"type": "sync", "cursors": cursors})).await
-        {
-            self.syncing = Some((since, last, permit));
+        if send(sink, &json!({"type": "sync", "cursors": cursors})).await {
+            self.syncing = Some((since, last));
         }
     }
 
@@ -272,16 +388,35 @@ impl Device {
                 let code = v["code"].as_str().unwrap_or("unknown");
                 self.sh.error(code);
                 if code == "token_expired" {
+                    self.renew().await;
                     return Some(End::Reconnect(backoff(1, None), false));
                 }
-                // A failed sync never sends `sync:done`: free its slot, and try again on the
-                // next reconnect (or give up, at the end).
-                if v["ref"] == "sync"
-                    && let Some((_, last, _permit)) = self.syncing.take()
-                    && last
+                // A send the edge could not store: again with the same id, after a backoff.
+                if matches!(code, "unavailable" | "rate_limited")
+                    && let Some(id) = v["ref"].as_str().and_then(|s| s.parse::<Uuid>().ok())
+                    && self.outbox.contains_key(&id)
                 {
-                    let _ = sink.close().await;
-                    return Some(End::Finished);
+                    self.resends
+                        .push_back((Instant::now() + backoff(4, None), id));
+                    return None;
+                }
+                // A failed sync never sends `sync:done`: free its slot and try again after a
+                // backoff; after too many failures in a row, wait for the next reconnect (or
+                // give up, at the end).
+                if v["ref"] == "sync"
+                    && let Some((since, last)) = self.syncing.take()
+                {
+                    // A sync that failed after the finish was given is retried as the final one.
+                    let last = last || self.finished;
+                    self.sync_failures += 1;
+                    if self.sync_failures < SYNC_ATTEMPTS {
+                        let wait = backoff(self.sync_failures + 3, None);
+                        self.sync_retry = Some((Instant::now() + wait, since, last));
+                        self.sh.set_stage(self.me, Stage::Live);
+                    } else if last {
+                        let _ = sink.close().await;
+                        return Some(End::Finished);
+                    }
                 }
             }
             "message:new" => self.on_message(sink, &v["message"], true).await,
@@ -293,7 +428,9 @@ impl Device {
                 }
             }
             "sync:done" => {
-                if let Some((since, last, _permit)) = self.syncing.take() {
+                if let Some((since, last)) = self.syncing.take() {
+                    self.sync_failures = 0;
+                    self.sh.set_stage(self.me, Stage::Live);
                     self.deliver_cursors(sink).await;
                     if last {
                         let _ = sink.close().await;
@@ -303,6 +440,10 @@ impl Device {
                         record(&mut h.resync, since.elapsed().as_micros());
                     }
                     self.sh.resynced.fetch_add(1, Ordering::Relaxed);
+                    // The finish came while this sync ran: now the final one.
+                    if self.finished {
+                        self.start_sync(sink, Instant::now(), true).await;
+                    }
                 }
             }
             "typing" if v["state"] == "start" => {
@@ -433,24 +574,24 @@ async fn send(sink: &mut Sink, frame: &Value) -> bool {
         .is_ok()
 }
 
-/// Reads until `ready` (true) or an error / close / 15 s (false).
-async fn wait_ready(ws: &mut Ws) -> bool {
+/// Reads until `ready`, an `error` (the token refused), or a close / 15 s (failed).
+async fn wait_ready(ws: &mut Ws) -> Authed {
     let deadline = tokio::time::sleep(Duration::from_secs(15));
     tokio::pin!(deadline);
     loop {
         tokio::select! {
-            _ = &mut deadline => return false,
+            _ = &mut deadline => return Authed::Failed,
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
                     match v["type"].as_str() {
-                        Some("ready") => return true,
-                        Some("error") => return false,
+                        Some("ready") => return Authed::Ready,
+                        Some("error") => return Authed::Refused,
                         _ => {}
                     }
                 }
                 Some(Ok(_)) => {}
-                _ => return false,
+                _ => return Authed::Failed,
             }
         }
     }

@@ -222,7 +222,10 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
             base_url: base.clone(),
             accounts: us
                 .iter()
-                .map(|&u| (cache.accounts[u].id, cache.accounts[u].access.clone()))
+                .map(|&u| {
+                    let a = &cache.accounts[u];
+                    (a.id, a.access.clone(), a.refresh.clone())
+                })
                 .collect(),
             conversations: cs
                 .iter()

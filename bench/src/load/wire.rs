@@ -11,8 +11,10 @@ use uuid::Uuid;
 pub struct WorkerPlan {
     pub worker: usize,
     pub base_url: String,
-    /// (user id, access token), the slice of accounts this worker connects.
-    pub accounts: Vec<(Uuid, String)>,
+    /// (user id, access token, refresh token), the slice of accounts this worker connects.
+    /// A device whose access token expires during a long run gets a new one with its
+    /// refresh token, as a real client does.
+    pub accounts: Vec<(Uuid, String, String)>,
     /// Every member of these lives in this worker, so send→receive, loss and duplication are
     /// measured inside one process with one clock.
     pub conversations: Vec<PlanConversation>,

@@ -4,14 +4,14 @@
 //! and histograms on stdout.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde_json::Value;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -56,9 +56,35 @@ impl Hists {
     }
 }
 
+/// Where a device is, for the report on devices that did not finish in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Stage {
+    Connecting = 0,
+    Live = 1,
+    Syncing = 2,
+    FinalSync = 3,
+    Done = 4,
+}
+
+impl Stage {
+    fn name(v: u8) -> &'static str {
+        match v {
+            0 => "connecting",
+            1 => "live",
+            2 => "syncing",
+            3 => "final_sync",
+            _ => "done",
+        }
+    }
+}
+
 /// State every device task of this process shares.
 pub struct Shared {
     pub ws_url: String,
+    /// `http(s)://host:port`, for token refreshes.
+    pub base_url: String,
+    pub http: reqwest::Client,
     pub conv_ids: Vec<Uuid>,
     conv_index: HashMap<Uuid, usize>,
     user_index: HashMap<Uuid, usize>,
@@ -87,13 +113,22 @@ pub struct Shared {
     pub resent: AtomicU64,
     pub reads_n: AtomicU64,
     pub delivered_n: AtomicU64,
-    /// Bounds concurrent `sync`s so a storm's catch-up does not arrive as one wall.
-    pub sync_slots: Arc<Semaphore>,
+    /// Turns true when every device is to sync one last time and close. A watch, not a
+    /// command, so that telling a device that is offline (its queue full) blocks nobody.
+    pub finish: watch::Sender<bool>,
+    /// Each device's [`Stage`].
+    stage: Vec<AtomicU8>,
 }
 
 impl Shared {
     pub fn go(&self) -> Instant {
         *self.go.get_or_init(Instant::now)
+    }
+
+    pub fn set_stage(&self, device: usize, stage: Stage) {
+        if let Some(s) = self.stage.get(device) {
+            s.store(stage as u8, Ordering::Relaxed);
+        }
     }
 
     pub fn error(&self, code: &str) {
@@ -172,6 +207,8 @@ pub async fn run() -> anyhow::Result<()> {
 
     let sh = Arc::new(Shared {
         ws_url: format!("{}/ws", plan.base_url.replacen("http", "ws", 1)),
+        base_url: plan.base_url.clone(),
+        http: reqwest::Client::new(),
         conv_ids: plan.conversations.iter().map(|c| c.id).collect(),
         conv_index: plan
             .conversations
@@ -217,7 +254,10 @@ pub async fn run() -> anyhow::Result<()> {
         resent: AtomicU64::new(0),
         reads_n: AtomicU64::new(0),
         delivered_n: AtomicU64::new(0),
-        sync_slots: Arc::new(Semaphore::new(256)),
+        finish: watch::Sender::new(false),
+        stage: (0..n)
+            .map(|_| AtomicU8::new(Stage::Connecting as u8))
+            .collect(),
     });
 
     // Conversations of each device (with their base seqs), and one conversation to type in.
@@ -233,11 +273,16 @@ pub async fn run() -> anyhow::Result<()> {
     let mut devices = JoinSet::new();
     let ramp_start = Instant::now();
     let step = Duration::from_secs_f64(1.0 / plan.connect_rate.max(1.0));
-    for (i, (_, token)) in plan.accounts.iter().enumerate() {
+    for (i, (_, token, refresh)) in plan.accounts.iter().enumerate() {
         tokio::time::sleep_until((ramp_start + step * i as u32).into()).await;
         let (tx, rx) = mpsc::channel(256);
         txs.push(tx);
-        let dev = Device::new(sh.clone(), i, token.clone(), &convs_of[i]);
+        let dev = Device::new(
+            sh.clone(),
+            i,
+            (token.clone(), refresh.clone()),
+            &convs_of[i],
+        );
         devices.spawn(async move { (i, dev.run(rx).await) });
     }
     let ramp_deadline = Instant::now() + Duration::from_secs(120 + n as u64 / 50);
@@ -392,12 +437,11 @@ pub async fn run() -> anyhow::Result<()> {
             }
         }
     }
-    for tx in &txs {
-        let _ = tx.send(Cmd::Finish).await;
-    }
+    sh.finish.send_replace(true);
     drop(txs);
     let mut views: Vec<Option<Device>> = (0..n).map(|_| None).collect();
-    // Every device syncs once more (bounded by `sync_slots`); 10,000 of them take a while.
+    // Every device syncs once more (the edge runs a bounded number at once); 10,000 of them
+    // take a while.
     let finish_deadline = Instant::now() + Duration::from_secs(600);
     while let Ok(Some(joined)) =
         tokio::time::timeout_at(finish_deadline.into(), devices.join_next()).await
@@ -428,9 +472,12 @@ pub async fn run() -> anyhow::Result<()> {
     {
         r.storm_recovery_ms = Some(done.saturating_duration_since(at).as_millis() as u64);
     }
-    let unfinished = views.iter().filter(|v| v.is_none()).count();
-    if unfinished > 0 {
-        sh.error("device_unfinished");
+    // Devices that did not hand back their view in time, by where they were stuck.
+    for (i, v) in views.iter().enumerate() {
+        if v.is_none() {
+            let stage = sh.stage[i].load(Ordering::Relaxed);
+            sh.error(&format!("device_unfinished_{}", Stage::name(stage)));
+        }
     }
     // Loss: every acked message must be on every member device (its sender's too).
     let sent = std::mem::take(&mut *sh.sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
