@@ -197,7 +197,7 @@ fn quote(ident: &str) -> String {
 
 /// Rebuild whatever `seed.dropped_constraints` lists, exactly as it was defined: indexes and
 /// keys table by table on `parallel` connections, then foreign keys.
-pub async fn rebuild_indexes(url: &str, parallel: usize) -> anyhow::Result<()> {
+pub async fn rebuild_indexes(url: &str, parallel: usize, memory: &str) -> anyhow::Result<()> {
     let mut conn = connect(url).await?;
     let rows = sqlx::query(
         "SELECT table_name, name, definition, kind::text AS kind FROM seed.dropped_constraints
@@ -235,12 +235,16 @@ pub async fn rebuild_indexes(url: &str, parallel: usize) -> anyhow::Result<()> {
     for _ in 0..parallel.max(1) {
         let queue = queue.clone();
         let url = url.to_string();
+        let memory = memory.to_string();
         workers.spawn(async move {
             let mut c = connect(&url).await?;
             // Sorted index builds want memory; the builds run side by side, one per core.
-            sqlx::query("SET maintenance_work_mem = '1GB'")
+            // set_config takes the size as a parameter (SET cannot), and rejects a bad one.
+            sqlx::query("SELECT set_config('maintenance_work_mem', $1, false)")
+                .bind(&memory)
                 .execute(&mut c)
-                .await?;
+                .await
+                .with_context(|| format!("--index-memory {memory:?}"))?;
             sqlx::query("SET max_parallel_maintenance_workers = 0")
                 .execute(&mut c)
                 .await?;

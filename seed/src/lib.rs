@@ -84,6 +84,10 @@ pub struct Options {
     /// Parallel index builds after the load.
     #[arg(long, default_value_t = 2)]
     pub index_builders: usize,
+    /// `maintenance_work_mem` of each index builder (a PostgreSQL size such as `1GB`): a sort
+    /// that fits in it runs in memory instead of spilling to temporary files.
+    #[arg(long, default_value = "1GB")]
+    pub index_memory: String,
     /// Afterwards, COPY the same rows into unindexed scratch tables and report the seeding
     /// rate as a fraction of that raw rate.
     #[arg(long)]

@@ -132,7 +132,7 @@ pub async fn seed(opts: &Options) -> anyhow::Result<Report> {
         db::truncate_all(&mut conn).await?;
     }
     // An interrupted run may have left keys dropped; the tables are empty now, so this is quick.
-    db::rebuild_indexes(url, 1).await?;
+    db::rebuild_indexes(url, 1, &opts.index_memory).await?;
     mark("migrations and guard", &mut phase);
 
     let until = opts.until();
@@ -173,7 +173,7 @@ pub async fn seed(opts: &Options) -> anyhow::Result<Report> {
     .await?;
     mark("messages, events, watermarks", &mut phase);
 
-    db::rebuild_indexes(url, opts.index_builders).await?;
+    db::rebuild_indexes(url, opts.index_builders, &opts.index_memory).await?;
     mark("keys and indexes", &mut phase);
 
     sqlx::query(
