@@ -75,68 +75,54 @@ pub fn streams(t: Topology) -> Vec<stream::Config> {
     ]
 }
 
+/// A durable pull consumer with explicit acks, 30 s to ack and 20 deliveries at most.
+fn durable(name: &str, filter: &str, max_ack_pending: i64) -> pull::Config {
+    pull::Config {
+        durable_name: Some(name.into()),
+        filter_subject: filter.into(),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_deliver: 20,
+        max_ack_pending,
+        ..Default::default()
+    }
+}
+
 /// The durable pull consumers, by worker role: (stream, config).
 pub fn consumers() -> Vec<(&'static str, pull::Config)> {
+    // Live delivery of old events is pointless: clients sync from the store.
+    let live_only = jetstream::consumer::DeliverPolicy::New;
     vec![
         (
             st::COMMANDS,
+            durable(cons::PERSIST, subjects::CMD_MSG_ALL, 4096),
+        ),
+        (
+            st::EVENTS,
+            // Every event, not a list of the kinds it routes: with several filter subjects
+            // the server finds each next message by intersecting the filters with the
+            // stream's subject tree, whose cost grows with the distinct subjects stored
+            // (one per conversation and per user). At 10,000 users that was half of
+            // nats-server's CPU; one filter covering the stream is a plain sequential read.
+            // The few `chat.evt.user.*` events delivery has no use for, and presence changes
+            // (routed through `delivery-presence`), are acked unread.
             pull::Config {
-                durable_name: Some(cons::PERSIST.into()),
-                filter_subject: subjects::CMD_MSG_ALL.into(),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_deliver: 20,
-                max_ack_pending: 4096,
-                ..Default::default()
+                deliver_policy: live_only,
+                ..durable(cons::DELIVERY, subjects::EVENTS_ALL, 4096)
             },
         ),
         (
             st::EVENTS,
+            // Each change needs its audience from the directory; on a consumer of their own,
+            // a burst of them waits behind itself, not in front of messages.
             pull::Config {
-                durable_name: Some(cons::DELIVERY.into()),
-                // Every event, not a list of the kinds it routes: with several filter subjects
-                // the server finds each next message by intersecting the filters with the
-                // stream's subject tree, whose cost grows with the distinct subjects stored
-                // (one per conversation and per user). At 10,000 users that was half of
-                // nats-server's CPU; one filter covering the stream is a plain sequential read.
-                // The few `chat.evt.user.*` events delivery has no use for, and presence changes
-                // (routed through `delivery-presence`), are acked unread.
-                filter_subject: subjects::EVENTS_ALL.into(),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_deliver: 20,
-                max_ack_pending: 4096,
-                // Live delivery of old events is pointless: clients sync from the store.
-                deliver_policy: jetstream::consumer::DeliverPolicy::New,
-                ..Default::default()
-            },
-        ),
-        (
-            st::EVENTS,
-            pull::Config {
-                durable_name: Some(cons::DELIVERY_PRESENCE.into()),
-                // Each change needs its audience from the directory; on a consumer of their
-                // own, a burst of them waits behind itself, not in front of messages.
-                filter_subject: subjects::EVT_PRESENCE_ALL.into(),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_deliver: 20,
-                max_ack_pending: 4096,
-                deliver_policy: jetstream::consumer::DeliverPolicy::New,
-                ..Default::default()
+                deliver_policy: live_only,
+                ..durable(cons::DELIVERY_PRESENCE, subjects::EVT_PRESENCE_ALL, 4096)
             },
         ),
         (
             st::COMMANDS,
-            pull::Config {
-                durable_name: Some(cons::RECEIPTS.into()),
-                filter_subject: subjects::CMD_RECEIPT_ALL.into(),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_deliver: 20,
-                max_ack_pending: 8192,
-                ..Default::default()
-            },
+            durable(cons::RECEIPTS, subjects::CMD_RECEIPT_ALL, 8192),
         ),
     ]
 }

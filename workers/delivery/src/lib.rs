@@ -71,7 +71,7 @@ impl Delivery {
             self.ops.stop_token(),
         )
         .await?;
-        let consumer = parley_jetstream::consumer(&self.js, consumer::DELIVERY).await?;
+        let events_consumer = parley_jetstream::consumer(&self.js, consumer::DELIVERY).await?;
         let presence_consumer =
             parley_jetstream::consumer(&self.js, consumer::DELIVERY_PRESENCE).await?;
         let typing = tokio::spawn(typing::run(
@@ -86,32 +86,35 @@ impl Delivery {
             self.ops.stop_token(),
         )
         .await?;
-        let router = |events| route::Router {
-            nats: self.nats.clone(),
-            members: members.clone(),
-            settings: settings.clone(),
-            events,
+        // One consume loop per consumer, sharing the caches.
+        let run = |durable, name, events| {
+            parley_kit::consume::run(
+                durable,
+                route::Router {
+                    nats: self.nats.clone(),
+                    members: members.clone(),
+                    settings: settings.clone(),
+                    events,
+                },
+                ConsumeOptions {
+                    name,
+                    max_batch: self.settings.batch,
+                },
+                shutdown.clone(),
+            )
         };
         self.ops.drain_on(&shutdown);
         tracing::info!("delivery running");
         let (result, presence_result) = tokio::join!(
-            parley_kit::consume::run(
-                consumer,
-                router(route::Events::AllButPresence),
-                ConsumeOptions {
-                    name: consumer::DELIVERY,
-                    max_batch: self.settings.batch,
-                },
-                shutdown.clone(),
+            run(
+                events_consumer,
+                consumer::DELIVERY,
+                route::Events::AllButPresence
             ),
-            parley_kit::consume::run(
+            run(
                 presence_consumer,
-                router(route::Events::Presence),
-                ConsumeOptions {
-                    name: consumer::DELIVERY_PRESENCE,
-                    max_batch: self.settings.batch,
-                },
-                shutdown,
+                consumer::DELIVERY_PRESENCE,
+                route::Events::Presence
             ),
         );
         let result = result.and(presence_result);
