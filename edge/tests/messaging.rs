@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use parley_testkit::{Stack, Ws};
@@ -10,6 +11,38 @@ use uuid::Uuid;
 
 fn is_new(v: &Value) -> bool {
     v["type"] == "message:new"
+}
+
+/// One sync's answer, up to `sync:done`: the seqs received per conversation, in order, and
+/// the conversations announced as new. An `error` answering the sync fails the test.
+async fn read_sync(ws: &mut Ws) -> anyhow::Result<(HashMap<String, Vec<u64>>, Vec<String>)> {
+    let mut seqs: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut announced = Vec::new();
+    loop {
+        let v = ws
+            .recv_until(|v| {
+                matches!(
+                    v["type"].as_str(),
+                    Some("messages:offline" | "sync:done" | "conversation:updated" | "error")
+                )
+            })
+            .await?;
+        match v["type"].as_str() {
+            Some("sync:done") => return Ok((seqs, announced)),
+            Some("error") => anyhow::bail!("sync failed: {v}"),
+            Some("conversation:updated") => {
+                announced.extend(v["conversation"]["id"].as_str().map(String::from))
+            }
+            _ => {
+                let msgs = v["messages"].as_array().cloned().unwrap_or_default();
+                assert!(msgs.len() <= 50, "batches hold at most 50 messages");
+                let conv = v["conversationId"].as_str().unwrap_or_default().to_string();
+                seqs.entry(conv)
+                    .or_default()
+                    .extend(msgs.iter().filter_map(|m| m["seq"].as_u64()));
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -272,42 +305,17 @@ async fn reconnect_sync_fills_a_gap_of_500_in_order() -> anyhow::Result<()> {
     let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
     b.send(json!({"type": "sync", "cursors": {conv.to_string(): 1}}))
         .await?;
-    let mut seqs = Vec::new();
-    let mut group_seen = Vec::new();
-    let mut announced = false;
-    loop {
-        let v = b
-            .recv_until(|v| {
-                matches!(
-                    v["type"].as_str(),
-                    Some("messages:offline" | "sync:done" | "conversation:updated")
-                )
-            })
-            .await?;
-        match v["type"].as_str() {
-            Some("sync:done") => break,
-            Some("conversation:updated") => {
-                announced |= v["conversation"]["id"] == group.to_string()
-            }
-            _ => {
-                let msgs = v["messages"].as_array().cloned().unwrap_or_default();
-                assert!(msgs.len() <= 50, "batches hold at most 50 messages");
-                let into = if v["conversationId"] == conv.to_string() {
-                    &mut seqs
-                } else {
-                    &mut group_seen
-                };
-                into.extend(msgs.iter().filter_map(|m| m["seq"].as_u64()));
-            }
-        }
-    }
+    let (seqs, announced) = read_sync(&mut b).await?;
     assert_eq!(
-        seqs,
-        (2..=501).collect::<Vec<u64>>(),
+        seqs.get(&conv.to_string()),
+        Some(&(2..=501).collect::<Vec<u64>>()),
         "every missing message, in order, no duplicates"
     );
-    assert!(announced, "an unknown conversation is announced");
-    assert_eq!(group_seen, vec![1]);
+    assert!(
+        announced.contains(&group.to_string()),
+        "an unknown conversation is announced"
+    );
+    assert_eq!(seqs.get(&group.to_string()), Some(&vec![1]));
     Ok(())
 }
 
@@ -483,27 +491,9 @@ async fn syncs_beyond_the_catch_up_slots_wait_their_turn_and_all_complete() -> a
         sockets.push((b, *conv));
     }
     for (mut b, conv) in sockets {
-        let mut seqs = Vec::new();
-        loop {
-            let v = b
-                .recv_until(|v| {
-                    matches!(
-                        v["type"].as_str(),
-                        Some("messages:offline" | "sync:done" | "error")
-                    )
-                })
-                .await?;
-            match v["type"].as_str() {
-                Some("sync:done") => break,
-                Some("error") => anyhow::bail!("sync failed: {v}"),
-                _ => {
-                    assert_eq!(v["conversationId"], conv.to_string());
-                    let msgs = v["messages"].as_array().cloned().unwrap_or_default();
-                    seqs.extend(msgs.iter().filter_map(|m| m["seq"].as_u64()));
-                }
-            }
-        }
-        assert_eq!(seqs, (4..=12).collect::<Vec<u64>>());
+        let (seqs, _) = read_sync(&mut b).await?;
+        assert_eq!(seqs.len(), 1, "only the synced conversation: {seqs:?}");
+        assert_eq!(seqs.get(&conv.to_string()), Some(&(4..=12).collect()));
     }
     Ok(())
 }
