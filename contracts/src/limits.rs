@@ -23,6 +23,8 @@ pub const SEARCH_QUERY_MAX: usize = 64;
 pub const SEARCH_RESULTS: usize = 20;
 /// Conversations a single `sync` may name.
 pub const MAX_SYNC_CURSORS: usize = 10_000;
+/// Conversations one `svc.history.last_seqs` request may ask about.
+pub const MAX_LAST_SEQS: usize = 5000;
 /// User ids one directory request about users (settings, visibility) may name.
 pub const MAX_USER_IDS_PER_REQUEST: usize = 1000;
 pub const MAX_MENTIONS: usize = 50;

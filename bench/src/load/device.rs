@@ -400,9 +400,8 @@ impl Device {
                         .push_back((Instant::now() + backoff(4, None), id));
                     return None;
                 }
-                // A failed sync never sends `sync:done`: free its slot and try again after a
-                // backoff; after too many failures in a row, wait for the next reconnect (or
-                // give up, at the end).
+                // A failed sync never sends `sync:done`: try again after a backoff; after too
+                // many failures in a row, wait for the next reconnect (or give up, at the end).
                 if v["ref"] == "sync"
                     && let Some((since, last)) = self.syncing.take()
                 {

@@ -9,7 +9,7 @@ use parley_contracts::ErrorCode;
 use parley_contracts::api::ConversationList;
 use parley_contracts::error::ApiError;
 use parley_contracts::frames::ServerFrame;
-use parley_contracts::limits::{MAX_SYNC_CURSORS, SYNC_BATCH};
+use parley_contracts::limits::{MAX_LAST_SEQS, MAX_SYNC_CURSORS, SYNC_BATCH};
 use parley_contracts::subjects::svc;
 use parley_contracts::svc::{ConvList, HistoryRange, LastSeqs, LastSeqsReply, RangeReply};
 use parley_kit::nats::request;
@@ -17,9 +17,6 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::state::AppState;
-
-/// Conversations per `svc.history.last_seqs` request (persist takes up to 5,000).
-const LAST_SEQS_CHUNK: usize = 1000;
 
 pub fn spawn(
     s: AppState,
@@ -88,7 +85,7 @@ async fn run(
         .partition(|c| cursors.contains_key(&c.id));
     let mut conversations = crate::rest::enrich(s, user, unknown).await?;
     let mut last: HashMap<Uuid, u64> = HashMap::with_capacity(known.len());
-    for chunk in known.chunks(LAST_SEQS_CHUNK) {
+    for chunk in known.chunks(MAX_LAST_SEQS) {
         let reply: LastSeqsReply = request(
             &s.nats,
             svc::HISTORY_LAST_SEQS,

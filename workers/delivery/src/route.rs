@@ -50,45 +50,10 @@ pub struct Router {
 
 impl BatchHandler for Router {
     async fn handle(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
-        let mut outcomes = Vec::with_capacity(batch.len());
-        // Lookups the batch needs are made together, not one event at a time.
-        self.members
-            .prefetch(batch.iter().filter_map(|m| {
-                (subjects::is_evt_msg(&m.subject) || subjects::is_evt_receipt(&m.subject))
-                    .then(|| subjects::trailing_id(&m.subject))
-                    .flatten()
-            }))
-            .await;
-        self.prefetch_settings(batch).await;
-        let latest = latest_presence(batch);
-        let mut audiences = self.audiences(batch, &latest).await;
-        for (i, msg) in batch.iter().enumerate() {
-            let presence = subjects::is_evt_presence(&msg.subject);
-            let outcome = if presence != (self.events == Events::Presence) {
-                Outcome::Ack
-            } else if subjects::is_evt_msg(&msg.subject) {
-                self.message_event(&msg.payload).await
-            } else if subjects::is_evt_member(&msg.subject) {
-                self.member_event(&msg.payload).await
-            } else if subjects::is_evt_receipt(&msg.subject) {
-                self.receipt_event(&msg.payload).await
-            } else if presence {
-                // A later change of the same user in this batch supersedes this one: it
-                // carries the whole state, so only the newest is routed.
-                if latest
-                    .get(msg.subject.as_str())
-                    .is_some_and(|&last| last != i)
-                {
-                    metrics::counter!(m::PRESENCE_SUPERSEDED).increment(1);
-                    Outcome::Ack
-                } else {
-                    self.presence_event(&msg.payload, &mut audiences).await
-                }
-            } else {
-                Outcome::Ack
-            };
-            outcomes.push(outcome);
-        }
+        let outcomes = match self.events {
+            Events::AllButPresence => self.route_events(batch).await,
+            Events::Presence => self.route_presence(batch).await,
+        };
         // Core publishes are buffered by the client; flush once per batch before acking.
         if let Err(error) = self.nats.flush().await {
             tracing::warn!(%error, "flush failed; batch will be redelivered");
@@ -99,6 +64,57 @@ impl BatchHandler for Router {
 }
 
 impl Router {
+    /// Messages, membership and receipts; presence changes (their own consumer's) and
+    /// `chat.evt.user.*` are acked unread.
+    async fn route_events(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
+        // Lookups the batch needs are made together, not one event at a time.
+        self.members
+            .prefetch(batch.iter().filter_map(|m| {
+                (subjects::is_evt_msg(&m.subject) || subjects::is_evt_receipt(&m.subject))
+                    .then(|| subjects::trailing_id(&m.subject))
+                    .flatten()
+            }))
+            .await;
+        self.prefetch_settings(batch).await;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for msg in batch {
+            let outcome = if subjects::is_evt_msg(&msg.subject) {
+                self.message_event(&msg.payload).await
+            } else if subjects::is_evt_member(&msg.subject) {
+                self.member_event(&msg.payload).await
+            } else if subjects::is_evt_receipt(&msg.subject) {
+                self.receipt_event(&msg.payload).await
+            } else {
+                Outcome::Ack
+            };
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// Presence changes: only each user's newest in the batch is routed (a change carries the
+    /// whole state), to the audiences asked for together.
+    async fn route_presence(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
+        let latest = latest_presence(batch);
+        let mut audiences = self.audiences(batch, &latest).await;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (i, msg) in batch.iter().enumerate() {
+            let outcome = match latest.get(msg.subject.as_str()) {
+                Some(&newest) if newest == i => {
+                    self.presence_event(&msg.payload, &mut audiences).await
+                }
+                Some(_) => {
+                    metrics::counter!(m::PRESENCE_SUPERSEDED).increment(1);
+                    Outcome::Ack
+                }
+                // Not a presence change (the consumer's filter lets none through).
+                None => Outcome::Ack,
+            };
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
     async fn message_event(&self, payload: &[u8]) -> Outcome {
         let evt: MessageEvent = match serde_json::from_slice(payload) {
             Ok(e) => e,
@@ -264,9 +280,6 @@ impl Router {
         latest: &HashMap<&str, usize>,
     ) -> Audiences {
         use futures::StreamExt;
-        if self.events != Events::Presence {
-            return Audiences::new();
-        }
         let mut users: Vec<Uuid> = latest
             .values()
             .filter_map(|&i| serde_json::from_slice::<PresenceEvent>(&batch[i].payload).ok())

@@ -59,12 +59,12 @@ pub fn server_addrs(urls: &str) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
 /// How long a caller waits for a service's reply; also the deadline it sends along.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The deadline header value for a request sent now.
-fn deadline_ms() -> String {
-    let now = std::time::SystemTime::now()
+/// Milliseconds since the Unix epoch, the unit of the deadline header.
+pub(crate) fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    (now + REQUEST_TIMEOUT).as_millis().to_string()
+        .unwrap_or_default()
+        .as_millis()
 }
 
 /// Consecutive transport failures after which calls to one service are refused for a while.
@@ -135,7 +135,9 @@ where
     crate::trace::inject(&mut headers);
     headers.insert(
         parley_contracts::svc::DEADLINE_HEADER,
-        deadline_ms().as_str(),
+        (unix_ms() + REQUEST_TIMEOUT.as_millis())
+            .to_string()
+            .as_str(),
     );
     let started = Instant::now();
     let mut attempt = 1;

@@ -105,9 +105,7 @@ fn expired(headers: Option<&async_nats::HeaderMap>) -> bool {
     else {
         return false;
     };
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .is_ok_and(|now| now.as_millis() > deadline)
+    crate::nats::unix_ms() > deadline
 }
 
 /// Service endpoints form a fixed set; anything else is folded into `other` so a caller cannot

@@ -2,7 +2,7 @@
 //! the actor is a member of the conversation.
 
 use parley_contracts::api::{LastMessage, MessagePage};
-use parley_contracts::limits::{MAX_PAGE, SYNC_BATCH};
+use parley_contracts::limits::{MAX_LAST_SEQS, MAX_PAGE, SYNC_BATCH};
 use parley_contracts::svc::{self, ConversationSummary, RangeReply, SummaryReply};
 use parley_contracts::{ErrorCode, error::ApiError, validate};
 use sqlx::{PgPool, Row};
@@ -87,9 +87,6 @@ pub async fn range(db: &PgPool, req: svc::HistoryRange) -> Result<RangeReply, Ap
         has_more,
     })
 }
-
-/// Conversations one `svc.history.last_seqs` request may ask about.
-const MAX_LAST_SEQS: usize = 5000;
 
 pub async fn last_seqs(db: &PgPool, req: svc::LastSeqs) -> Result<svc::LastSeqsReply, ApiError> {
     if req.conversation_ids.len() > MAX_LAST_SEQS {
