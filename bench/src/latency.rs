@@ -64,6 +64,10 @@ enum Out {
 struct Stats {
     ack: Mutex<Histogram<u64>>,
     recv: Mutex<Histogram<u64>>,
+    /// send→stored and stored→receive: the message's `createdAt` (persist's clock when it
+    /// took the command's batch) splits send→receive in two, on the same machine's clock.
+    to_stored: Mutex<Histogram<u64>>,
+    from_stored: Mutex<Histogram<u64>>,
     /// send→receive since the last progress line: shows whether the tail is spread or bunched.
     recv_window: Mutex<Histogram<u64>>,
     typing: Mutex<Histogram<u64>>,
@@ -75,6 +79,14 @@ struct Stats {
     acks: AtomicU64,
     received: AtomicU64,
     errors: AtomicU64,
+}
+
+/// Wall-clock microseconds: comparable with the server's `createdAt` on the same machine.
+fn unix_micros() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
 }
 
 fn print(name: &str, h: &Histogram<u64>) {
@@ -155,6 +167,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let stats = Arc::new(Stats {
         ack: Mutex::new(hist()),
         recv: Mutex::new(hist()),
+        to_stored: Mutex::new(hist()),
+        from_stored: Mutex::new(hist()),
         recv_window: Mutex::new(crate::hist::coarse()),
         typing: Mutex::new(hist()),
         status: Mutex::new(hist()),
@@ -164,7 +178,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         received: AtomicU64::new(0),
         errors: AtomicU64::new(0),
     });
-    let epoch = Instant::now();
     let ws_url = format!("{}/ws", base.replacen("http", "ws", 1));
     let mut senders = Vec::new();
     eprintln!("[setup] connecting {} sockets…", args.users);
@@ -185,7 +198,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             while let Some(out) = rx.recv().await {
                 let frame = match out {
                     Out::Send(id, conv) => {
-                        let t = epoch.elapsed().as_micros();
+                        let t = unix_micros();
                         if let Ok(mut p) = p2.lock() {
                             p.insert(id, Instant::now());
                         }
@@ -241,7 +254,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                             .and_then(|b| b.strip_prefix("t="))
                             .and_then(|s| s.parse::<u128>().ok());
                         if let Some(t) = t {
-                            let lat = epoch.elapsed().as_micros().saturating_sub(t) as u64;
+                            let now = unix_micros();
+                            let lat = now.saturating_sub(t) as u64;
+                            let stored = v["message"]["createdAt"]
+                                .as_str()
+                                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                                .and_then(|c| u128::try_from(c.timestamp_micros()).ok());
+                            if let Some(stored) = stored {
+                                let _ = stats
+                                    .to_stored
+                                    .lock()
+                                    .await
+                                    .record((stored.saturating_sub(t) as u64).max(1));
+                                let _ = stats
+                                    .from_stored
+                                    .lock()
+                                    .await
+                                    .record((now.saturating_sub(stored) as u64).max(1));
+                            }
                             let _ = stats.recv.lock().await.record(lat.max(1));
                             let _ = stats.recv_window.lock().await.record(lat.max(1));
                             let n = stats.received.fetch_add(1, Ordering::Relaxed);
@@ -420,6 +450,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     print("send→ack", &*stats.ack.lock().await);
     print("send→receive", &*stats.recv.lock().await);
+    print("  send→stored", &*stats.to_stored.lock().await);
+    print("  stored→receive", &*stats.from_stored.lock().await);
     print("typing start→shown", &*stats.typing.lock().await);
     print("read→status shown", &*stats.status.lock().await);
     print("nats request/reply", &*baseline.lock().await);
