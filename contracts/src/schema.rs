@@ -347,6 +347,13 @@ pub fn asyncapi() -> Value {
                 "parameters": { "conversationId": { "description": "Conversation UUID" } },
                 "messages": { "messageEvent": { "payload": event } }
             },
+            "liveMessageEvents": {
+                "address": "chat.live.msg.{conversationId}",
+                "servers": [{ "$ref": "#/servers/nats" }],
+                "description": "Core NATS (not a stream), for delivery only (queue group delivery-live). Persist publishes each new message event here the moment its transaction commits, beside storing it on chat.evt.msg; delivery routes whichever copy comes first and skips the other. At most once; EVENTS is the record, so integrators should consume chat.evt.msg.",
+                "parameters": { "conversationId": { "description": "Conversation UUID" } },
+                "messages": { "messageEvent": { "payload": event } }
+            },
             "memberEvents": {
                 "address": "chat.evt.member.{conversationId}",
                 "servers": [{ "$ref": "#/servers/nats" }],
@@ -399,7 +406,7 @@ pub fn asyncapi() -> Value {
             "userDelivery": {
                 "address": "chat.user.{userId}",
                 "servers": [{ "$ref": "#/servers/nats" }],
-                "description": "Core NATS (not a stream). Ready-to-send server frames for every connection of a user.",
+                "description": "Core NATS (not a stream). Ready-to-send server frames for every connection of a user. Frames of message events carry the header Parley-Event = commandId:kind; an edge forwards one frame per key to a socket.",
                 "parameters": { "userId": { "description": "User UUID" } },
                 "messages": { "serverFrame": { "payload": { "$ref": "#/components/schemas/ServerFrame" } } }
             }

@@ -45,6 +45,18 @@ pub fn cmd_receipt(conversation: Uuid) -> String {
     format!("chat.cmd.receipt.{conversation}")
 }
 
+/// Live copies of sequenced message events: persist core-publishes each new event here as
+/// soon as its transaction commits, beside storing it on EVENTS, so that delivery can route it
+/// without waiting for the stream's synced write. At most once (core NATS): delivery routes
+/// whichever copy of an event comes first and skips the other, and the EVENTS copy stays the
+/// record. Not captured by any stream; integrators use `chat.evt.msg.>`.
+pub const LIVE_MSG_ALL: &str = "chat.live.msg.>";
+pub fn live_msg(conversation: Uuid) -> String {
+    format!("chat.live.msg.{conversation}")
+}
+/// Queue group in which delivery instances share the live copies.
+pub const LIVE_QUEUE: &str = "delivery-live";
+
 /// A member's watermarks moved (`receipt.updated`).
 pub const EVT_RECEIPT_ALL: &str = "chat.evt.receipt.>";
 pub fn evt_receipt(conversation: Uuid) -> String {
@@ -103,6 +115,11 @@ pub const PRESENCE_QUEUE: &str = "presence";
 pub fn user(user: Uuid) -> String {
     format!("chat.user.{user}")
 }
+
+/// Header on a `chat.user.<id>` frame that carries a message event: the event's key
+/// ([`event_msg_id`]). An edge forwards one frame per key to a socket, so an event routed twice
+/// (its live copy by one delivery instance, its EVENTS copy by another) reaches a device once.
+pub const EVENT_KEY_HEADER: &str = "Parley-Event";
 
 /// The last `.`-separated token of a subject parsed as a UUID (`chat.evt.msg.<conv>` → conv).
 pub fn trailing_id(subject: &str) -> Option<Uuid> {

@@ -233,6 +233,92 @@ async fn kill_9_of_persist_and_delivery_loses_and_duplicates_nothing() -> anyhow
     Ok(())
 }
 
+/// A command that reaches COMMANDS again under another `Nats-Msg-Id` (a resend after the
+/// stream's dedupe window, or a redelivery) is sequenced once: persist finds it stored,
+/// whether it comes alone, beside fresh sends in one batch, or twice in one batch.
+#[tokio::test]
+async fn a_command_stored_twice_is_sequenced_once() -> anyhow::Result<()> {
+    use parley_contracts::events::{MessageAction, MessageCommand};
+    let stack = Stack::start().await?;
+    let api = stack.api();
+    let (alice, bob, conv) = api.direct_pair().await?;
+    let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
+    let js = async_nats::jetstream::new(async_nats::connect(stack.nats.url()).await?);
+    let sender: Uuid = alice.id;
+    let publish = |id: Uuid, copy: &str| {
+        let js = js.clone();
+        let msg_id = format!("{id}-{copy}");
+        async move {
+            let cmd = MessageCommand {
+                v: parley_contracts::SCHEMA_VERSION,
+                id,
+                conversation_id: conv,
+                sender_id: sender,
+                accepted_at: chrono::Utc::now(),
+                action: MessageAction::Send {
+                    body: format!("body of {id}"),
+                    reply_to: None,
+                    mentions: Vec::new(),
+                    forward_from: None,
+                },
+            };
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", msg_id.as_str());
+            js.publish_with_headers(
+                parley_contracts::subjects::cmd_msg(conv),
+                headers,
+                serde_json::to_vec(&cmd)?.into(),
+            )
+            .await?
+            .await?;
+            anyhow::Ok(())
+        }
+    };
+    let (x, y, z, w) = (
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+    );
+    let seen_seq = |id: Uuid| {
+        let id = id.to_string();
+        move |v: &Value| is_new(v) && v["message"]["id"] == id
+    };
+    publish(x, "a").await?;
+    assert_eq!(b.recv_until(seen_seq(x)).await?["message"]["seq"], 1);
+    // x again (already stored) in front of a fresh y.
+    publish(x, "b").await?;
+    publish(y, "a").await?;
+    assert_eq!(b.recv_until(seen_seq(y)).await?["message"]["seq"], 2);
+    // z twice back to back, then w.
+    publish(z, "a").await?;
+    publish(z, "b").await?;
+    publish(w, "a").await?;
+    assert_eq!(b.recv_until(seen_seq(w)).await?["message"]["seq"], 4);
+    let (_, page) = api
+        .call(
+            "GET",
+            &format!("/conversations/{conv}/messages"),
+            Some(&bob.token),
+            None,
+        )
+        .await?;
+    let stored: Vec<(u64, String)> = page["messages"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| Some((m["seq"].as_u64()?, m["id"].as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let want: Vec<(u64, String)> = [(4, w), (3, z), (2, y), (1, x)]
+        .into_iter()
+        .map(|(s, id)| (s, id.to_string()))
+        .collect();
+    assert_eq!(stored, want, "each command once, seqs contiguous");
+    Ok(())
+}
+
 #[tokio::test]
 async fn sigterm_drains_the_edge_and_clients_are_told_to_reconnect() -> anyhow::Result<()> {
     let mut stack = Stack::start_with(StackOptions {

@@ -73,10 +73,8 @@ fn chat(
 fn one_order(views: &[&View], range: std::ops::RangeInclusive<u64>) -> anyhow::Result<()> {
     let want: Vec<u64> = range.collect();
     for v in views {
-        ensure!(
-            v.keys().copied().collect::<Vec<_>>() == want,
-            "seqs contiguous in order"
-        );
+        let seqs: Vec<u64> = v.keys().copied().collect();
+        ensure!(seqs == want, "seqs contiguous in order: {seqs:?}");
         ensure!(*v == views[0], "every device sees one order");
     }
     Ok(())
@@ -295,5 +293,65 @@ async fn three_edges_and_two_of_each_worker_survive_kill_9() -> anyhow::Result<(
         v["type"] == "presence" && v["userId"] == carol_id && v["status"] == "offline"
     })
     .await?;
+    Ok(())
+}
+
+/// With two delivery instances, an event's live copy and its EVENTS copy may be routed by
+/// different ones; every device still gets each message once (edges forward one frame per
+/// event key), in one order.
+#[tokio::test]
+async fn two_delivery_instances_deliver_each_message_once() -> anyhow::Result<()> {
+    let stack = Stack::start_with(opts()).await?;
+    let _replicas = Replicas::start(&stack, &["parley-delivery"], 1)?;
+    let apis: Vec<Api> = (0..3).map(|i| Api::new(&stack.edge_url(i))).collect();
+    let alice = apis[0].register("alice").await?;
+    let bob = apis[1].register("bob").await?;
+    let carol = apis[2].register("carol").await?;
+    let group = apis[0]
+        .conversation(&alice, "group", &[&bob, &carol], Some("two deliveries"))
+        .await?;
+    const EACH: usize = 30;
+    let mut tasks = Vec::new();
+    for (i, user) in [&alice, &bob, &carol].into_iter().enumerate() {
+        let mut ws = Ws::connect(&stack.edge_url(i), &user.token).await?;
+        tasks.push(tokio::spawn(async move {
+            for n in 0..EACH {
+                ws.send_message(group, &format!("u{i} #{n}")).await?;
+            }
+            let mut frames: BTreeMap<u64, usize> = BTreeMap::new();
+            let mut view = View::new();
+            while view.len() < 3 * EACH {
+                let v = ws.recv_until(new_in(group)).await?;
+                record(&mut view, &v["message"])?;
+                *frames
+                    .entry(v["message"]["seq"].as_u64().unwrap_or(0))
+                    .or_default() += 1;
+            }
+            // A late second copy would arrive now.
+            while let Ok(Some(v)) = ws.recv(Duration::from_millis(700)).await {
+                if new_in(group)(&v) {
+                    *frames
+                        .entry(v["message"]["seq"].as_u64().unwrap_or(0))
+                        .or_default() += 1;
+                }
+            }
+            anyhow::Ok((view, frames))
+        }));
+    }
+    let mut views = Vec::new();
+    for t in tasks {
+        let (view, frames) = t.await??;
+        let twice: Vec<u64> = frames
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(s, _)| *s)
+            .collect();
+        ensure!(
+            twice.is_empty(),
+            "messages delivered twice to one device: {twice:?}"
+        );
+        views.push(view);
+    }
+    one_order(&[&views[0], &views[1], &views[2]], 1..=(3 * EACH) as u64)?;
     Ok(())
 }

@@ -25,6 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use uuid::Uuid;
 
 use super::outbox::Outbox;
+use super::seen::SeenEvents;
 use crate::auth::Claims;
 use crate::ratelimit::Bucket;
 use crate::state::AppState;
@@ -113,6 +114,7 @@ pub async fn run(
         typing: Default::default(),
         connection_id: Uuid::now_v7(),
         receipts_sent: Default::default(),
+        seen_events: Default::default(),
     };
     match s.nats.subscribe(subjects::user(user)).await {
         Ok(sub) => {
@@ -219,6 +221,8 @@ struct Conn {
     /// Highest delivered/read seq already forwarded per conversation: a client re-reporting
     /// an old watermark costs nothing downstream.
     receipts_sent: HashMap<(Uuid, ReceiptKind), u64>,
+    /// Message events forwarded lately (an event may be routed twice).
+    seen_events: SeenEvents,
 }
 
 /// Conversations whose sent receipts a connection remembers at most.
@@ -285,6 +289,12 @@ impl Conn {
                 }
                 delivered = sub.next() => {
                     let Some(msg) = delivered else { break };
+                    if let Some(key) = msg.headers.as_ref().and_then(|h| h.get(subjects::EVENT_KEY_HEADER))
+                        && !self.seen_events.first_time(key.as_str().as_bytes())
+                    {
+                        metrics::counter!(m::EDGE_DUPLICATE_EVENTS).increment(1);
+                        continue;
+                    }
                     let Ok(body) = String::from_utf8(msg.payload.to_vec()) else { continue };
                     if !self.push_raw(Message::Text(body.into())) {
                         tracing::info!(user = %self.user, "slow consumer disconnected");

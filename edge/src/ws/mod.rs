@@ -3,6 +3,7 @@
 
 mod connection;
 mod outbox;
+mod seen;
 mod sync;
 mod typing;
 

@@ -1,9 +1,12 @@
 //! The delivery worker: fans sequenced events out to every member's devices. It consumes
-//! `chat.evt.msg.>`, `chat.evt.member.>`, `chat.evt.receipt.>` and `chat.evt.presence.>` and
-//! core-publishes ready-to-send frames on
+//! `chat.evt.msg.>`, `chat.evt.member.>`, `chat.evt.receipt.>` and `chat.evt.presence.>`,
+//! routes persist's live copies of message events (`chat.live.msg.>`, whichever copy of an
+//! event comes first) and core-publishes ready-to-send frames on
 //! `chat.user.<userId>`, where each edge connection of that user listens. It stores nothing:
 //! a device that is offline catches up through `sync`.
 
+mod live;
+mod recent;
 mod route;
 mod typing;
 
@@ -34,6 +37,10 @@ pub struct Settings {
     /// Conversations whose members are cached at most.
     #[arg(long, env = "PARLEY_MEMBER_CACHE_CAPACITY", default_value_t = 100_000)]
     pub member_cache_capacity: usize,
+    /// Seconds a routed message event is remembered, so that its second copy (live, then from
+    /// EVENTS) is skipped; a copy arriving later than that is routed again.
+    #[arg(long, env = "PARLEY_DELIVERY_DEDUPE_SECONDS", default_value_t = 60)]
+    pub dedupe_seconds: u64,
 }
 
 pub struct Delivery {
@@ -86,19 +93,32 @@ impl Delivery {
             self.ops.stop_token(),
         )
         .await?;
+        // Two generations of at most 100,000 keys each (~10 MB): a minute at 1,600 events/s.
+        let recent = std::sync::Arc::new(recent::Recent::new(
+            Duration::from_secs(self.settings.dedupe_seconds),
+            100_000,
+        ));
+        let router = |events| route::Router {
+            nats: self.nats.clone(),
+            members: members.clone(),
+            settings: settings.clone(),
+            events,
+            recent: recent.clone(),
+        };
+        let live = tokio::spawn(live::run(
+            self.nats.clone(),
+            router(route::Events::AllButPresence),
+            shutdown.clone(),
+        ));
         // One consume loop per consumer, sharing the caches.
         let run = |durable, name, events| {
             parley_kit::consume::run(
                 durable,
-                route::Router {
-                    nats: self.nats.clone(),
-                    members: members.clone(),
-                    settings: settings.clone(),
-                    events,
-                },
+                router(events),
                 ConsumeOptions {
                     name,
                     max_batch: self.settings.batch,
+                    in_flight: 1,
                 },
                 shutdown.clone(),
             )
@@ -120,6 +140,9 @@ impl Delivery {
         let result = result.and(presence_result);
         if let Ok(Err(error)) = typing.await {
             tracing::error!(%error, "typing routing stopped");
+        }
+        if let Ok(Err(error)) = live.await {
+            tracing::error!(%error, "live routing stopped");
         }
         let _ = self.nats.flush().await;
         self.ops.stop().await;

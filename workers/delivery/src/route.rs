@@ -1,6 +1,7 @@
 //! Event → frame → every member's `chat.user.<id>`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -17,6 +18,8 @@ use parley_kit::members::MemberCache;
 use parley_kit::metrics_names as m;
 use parley_kit::settings::{SettingsCache, visible_read_seq};
 use uuid::Uuid;
+
+use crate::recent::Recent;
 
 /// Index of the newest presence event per subject (one subject per user) in a batch.
 fn latest_presence(batch: &[jetstream::Message]) -> HashMap<&str, usize> {
@@ -41,11 +44,31 @@ pub enum Events {
     Presence,
 }
 
+/// Which copy of a message event is being routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Persist's core copy, sent as the event commits (`chat.live.msg.>`).
+    Live,
+    /// The EVENTS copy (the durable consumer).
+    Stream,
+}
+
+impl Via {
+    fn as_str(self) -> &'static str {
+        match self {
+            Via::Live => "live",
+            Via::Stream => "stream",
+        }
+    }
+}
+
 pub struct Router {
     pub nats: async_nats::Client,
     pub members: MemberCache,
     pub settings: SettingsCache,
     pub events: Events,
+    /// Message events already routed (shared by the live path and the message consumer).
+    pub recent: Arc<Recent>,
 }
 
 impl BatchHandler for Router {
@@ -79,7 +102,7 @@ impl Router {
         let mut outcomes = Vec::with_capacity(batch.len());
         for msg in batch {
             let outcome = if subjects::is_evt_msg(&msg.subject) {
-                self.message_event(&msg.payload).await
+                self.message_event(&msg.payload, Via::Stream).await
             } else if subjects::is_evt_member(&msg.subject) {
                 self.member_event(&msg.payload).await
             } else if subjects::is_evt_receipt(&msg.subject) {
@@ -115,14 +138,36 @@ impl Router {
         outcomes
     }
 
-    async fn message_event(&self, payload: &[u8]) -> Outcome {
+    /// Live copies of message events as they come: routed unless their EVENTS copy was
+    /// already. Nothing is acked or retried; an event not routed here is routed from EVENTS.
+    pub async fn route_live(&self, batch: &[async_nats::Message]) {
+        self.members
+            .prefetch(
+                batch
+                    .iter()
+                    .filter_map(|m| subjects::trailing_id(&m.subject)),
+            )
+            .await;
+        for msg in batch {
+            let _ = self.message_event(&msg.payload, Via::Live).await;
+        }
+    }
+
+    /// Route a message event unless its other copy was routed already. Its key is remembered
+    /// only once it is routed, so a copy that fails here is still routed by the other.
+    async fn message_event(&self, payload: &[u8], via: Via) -> Outcome {
         let evt: MessageEvent = match serde_json::from_slice(payload) {
             Ok(e) => e,
             Err(error) => {
-                tracing::error!(%error, "undecodable message event skipped");
+                tracing::error!(%error, via = via.as_str(), "undecodable message event skipped");
                 return Outcome::Reject;
             }
         };
+        let key = subjects::event_msg_id(evt.command_id, evt.kind.as_str());
+        if self.recent.contains(&key) {
+            metrics::counter!(m::DELIVERY_SECOND_COPIES, "via" => via.as_str()).increment(1);
+            return Outcome::Ack;
+        }
         let conv = evt.message.conversation_id;
         let members = match self.members.members(conv).await {
             Ok(m) => m,
@@ -147,13 +192,15 @@ impl Router {
         };
         let bytes = Bytes::from(frame.to_json());
         let ids: Vec<Uuid> = members.iter().map(|(u, _)| *u).collect();
-        if !self.fan_out(&ids, bytes).await {
+        if !self.fan_out(&ids, bytes, Some(&key)).await {
             return Outcome::Retry(Duration::from_millis(200));
         }
+        self.recent.insert(key);
         metrics::counter!(m::MESSAGES_DELIVERED, "kind" => evt.kind.as_str())
             .increment(ids.len() as u64);
         let latency = (Utc::now() - evt.at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
-        metrics::histogram!(m::DELIVERY_LATENCY, "kind" => evt.kind.as_str()).record(latency);
+        metrics::histogram!(m::DELIVERY_LATENCY, "kind" => evt.kind.as_str(), "via" => via.as_str())
+            .record(latency);
         Outcome::Ack
     }
 
@@ -187,7 +234,8 @@ impl Router {
             }
             .to_json(),
         );
-        let ok = self.fan_out(&ids, updated).await && self.fan_out(&evt.removed, removed).await;
+        let ok = self.fan_out(&ids, updated, None).await
+            && self.fan_out(&evt.removed, removed, None).await;
         if ok {
             Outcome::Ack
         } else {
@@ -239,7 +287,7 @@ impl Router {
             } else {
                 masked.clone()
             };
-            if !self.fan_out(&[*viewer], bytes).await {
+            if !self.fan_out(&[*viewer], bytes, None).await {
                 return Outcome::Retry(Duration::from_millis(200));
             }
         }
@@ -344,7 +392,7 @@ impl Router {
         );
         let mut ids = audience.user_ids;
         ids.push(evt.user_id);
-        if !self.fan_out(&ids, frame).await {
+        if !self.fan_out(&ids, frame, None).await {
             return Outcome::Retry(Duration::from_millis(200));
         }
         metrics::counter!(m::MESSAGES_DELIVERED, "kind" => "presence.changed")
@@ -352,13 +400,28 @@ impl Router {
         Outcome::Ack
     }
 
-    async fn fan_out(&self, users: &[Uuid], frame: Bytes) -> bool {
+    /// Publish `frame` to every device of `users`; a message event's frames carry its key so
+    /// that edges forward each event to a socket once.
+    async fn fan_out(&self, users: &[Uuid], frame: Bytes, event_key: Option<&str>) -> bool {
+        let headers = event_key.map(|k| {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert(subjects::EVENT_KEY_HEADER, k);
+            h
+        });
         for user in users {
-            if let Err(error) = self
-                .nats
-                .publish(subjects::user(*user), frame.clone())
-                .await
-            {
+            let sent = match &headers {
+                Some(h) => {
+                    self.nats
+                        .publish_with_headers(subjects::user(*user), h.clone(), frame.clone())
+                        .await
+                }
+                None => {
+                    self.nats
+                        .publish(subjects::user(*user), frame.clone())
+                        .await
+                }
+            };
+            if let Err(error) = sent {
                 tracing::warn!(%error, "publish to user failed");
                 return false;
             }

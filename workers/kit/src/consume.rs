@@ -3,6 +3,7 @@
 //! Handlers must be idempotent: JetStream redelivers anything not acked within `ack_wait`
 //! (a crash, a slow batch), so every message may be seen more than once.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,8 @@ pub trait BatchHandler: Send + Sync + 'static {
     /// Handle a batch up to the point where only waiting is left (its writes sent, their
     /// acknowledgements due) and return that wait, which yields the outcomes. The loop starts
     /// the next batch while the wait is pending and acks this one when it ends, so a handler
-    /// that does both database work and JetStream publishes overlaps the two across batches.
+    /// that does both database work and JetStream publishes overlaps the two across batches
+    /// ([`ConsumeOptions::in_flight`] batches may wait at once).
     /// The default does everything in the first step.
     #[allow(
         clippy::async_yields_async,
@@ -62,6 +64,9 @@ pub struct ConsumeOptions {
     /// The metric label and log name.
     pub name: &'static str,
     pub max_batch: usize,
+    /// Started batches that may wait for their writes at once while the next is handled (at
+    /// least 1). Their writes were sent in order, so they finish in order and are acked so.
+    pub in_flight: usize,
 }
 
 /// Run until `shutdown`; the batch in hand is finished and acked before returning.
@@ -107,13 +112,14 @@ pub async fn run<H: BatchHandler>(
                 }
             }
         };
-        // At most one batch waits for its acknowledgements while the next one is handled.
-        let mut in_flight: Option<InFlight> = None;
+        // Up to `in_flight` batches wait for their acknowledgements while the next is handled.
+        let depth = opts.in_flight.max(1);
+        let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(depth + 1);
         loop {
             let chunk = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                outcomes = stored(&mut in_flight), if in_flight.is_some() => {
-                    let Some(done) = in_flight.take() else { continue };
+                outcomes = stored(&mut in_flight), if !in_flight.is_empty() => {
+                    let Some(done) = in_flight.pop_front() else { continue };
                     if finish(done, outcomes, name).await {
                         failing = failing.saturating_add(1);
                         break;
@@ -143,15 +149,18 @@ pub async fn run<H: BatchHandler>(
                 continue;
             }
             let next = begin(&handler, batch, name).await;
-            let all_failed = settle(&mut in_flight, name).await == Some(true);
-            in_flight = Some(next);
+            in_flight.push_back(next);
+            let mut all_failed = false;
+            while in_flight.len() > depth {
+                all_failed |= settle(&mut in_flight, name).await == Some(true);
+            }
             if all_failed {
                 failing = failing.saturating_add(1);
                 break;
             }
             // While failing, batches are single messages handled to the end, one at a time.
             if failing > 0 {
-                if settle(&mut in_flight, name).await == Some(true) {
+                if settle_all(&mut in_flight, name).await {
                     failing = failing.saturating_add(1);
                     break;
                 }
@@ -163,7 +172,7 @@ pub async fn run<H: BatchHandler>(
                 break;
             }
         }
-        if settle(&mut in_flight, name).await == Some(true) && failing == 0 {
+        if settle_all(&mut in_flight, name).await && failing == 0 {
             failing = 1;
         }
         // Messages the server already pushed to this pull are redelivered after ack_wait; when
@@ -254,22 +263,32 @@ async fn traced_owned<F: Future>(ids: Vec<TraceId>, fut: F) -> F::Output {
     traced(&ids, fut).await
 }
 
-/// The outcomes of the batch in flight once its stores end; never resolves without one.
-async fn stored(in_flight: &mut Option<InFlight>) -> Vec<Outcome> {
-    match in_flight {
+/// The outcomes of the oldest batch in flight once its stores end; never resolves without one.
+async fn stored(in_flight: &mut VecDeque<InFlight>) -> Vec<Outcome> {
+    match in_flight.front_mut() {
         Some(f) => f.finishing.as_mut().await,
         None => std::future::pending().await,
     }
 }
 
-/// Wait for the batch in flight, if any, and ack it; `Some(true)` when every message failed.
-async fn settle(in_flight: &mut Option<InFlight>, name: &'static str) -> Option<bool> {
-    let outcomes = match in_flight {
+/// Wait for the oldest batch in flight, if any, and ack it; `Some(true)` when every message
+/// failed.
+async fn settle(in_flight: &mut VecDeque<InFlight>, name: &'static str) -> Option<bool> {
+    let outcomes = match in_flight.front_mut() {
         Some(f) => f.finishing.as_mut().await,
         None => return None,
     };
-    let done = in_flight.take()?;
+    let done = in_flight.pop_front()?;
     Some(finish(done, outcomes, name).await)
+}
+
+/// Settle every batch in flight, oldest first; true when the last of them wholly failed.
+async fn settle_all(in_flight: &mut VecDeque<InFlight>, name: &'static str) -> bool {
+    let mut last_failed = false;
+    while let Some(failed) = settle(in_flight, name).await {
+        last_failed = failed;
+    }
+    last_failed
 }
 
 /// The second step for a handler whose batch ends in JetStream writes (`sent` by

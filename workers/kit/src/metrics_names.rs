@@ -41,6 +41,8 @@ pub const EDGE_AUTH_FAILURES: &str = "parley_edge_auth_failures_total";
 pub const EDGE_FRAME_ERRORS: &str = "parley_edge_frame_errors_total";
 pub const EDGE_HTTP_REQUESTS: &str = "parley_edge_http_requests_total";
 pub const EDGE_SLOW_CONSUMERS: &str = "parley_edge_slow_consumer_disconnects_total";
+/// Message-event frames a socket had already been sent (the event was routed twice).
+pub const EDGE_DUPLICATE_EVENTS: &str = "parley_edge_duplicate_events_total";
 
 /// Workers' domain counters.
 pub const MESSAGES_STORED: &str = "parley_messages_stored_total";
@@ -49,6 +51,9 @@ pub const COMMANDS_REJECTED: &str = "parley_commands_rejected_total";
 pub const MESSAGES_DELIVERED: &str = "parley_messages_delivered_total";
 /// Accepted-by-edge → handed to member edges, seconds.
 pub const DELIVERY_LATENCY: &str = "parley_delivery_latency_seconds";
+/// Message events not routed because their other copy already was (label `via` = live |
+/// stream: the copy skipped).
+pub const DELIVERY_SECOND_COPIES: &str = "parley_delivery_second_copies_total";
 /// Presence changes acked without routing: a newer change of the same user was in the batch.
 pub const PRESENCE_SUPERSEDED: &str = "parley_delivery_presence_superseded_total";
 

@@ -33,6 +33,10 @@ pub struct Settings {
     /// Commands stored per transaction at most.
     #[arg(long, env = "PARLEY_PERSIST_BATCH", default_value_t = 256)]
     pub batch: usize,
+    /// Stored batches whose events may wait for EVENTS' acknowledgements at once while the next
+    /// batch is stored: JetStream's synced writes, not PostgreSQL, set persist's pace otherwise.
+    #[arg(long, env = "PARLEY_PERSIST_IN_FLIGHT", default_value_t = 4)]
+    pub in_flight: usize,
     /// How long after sending an author may edit a message, seconds.
     #[arg(long, env = "PARLEY_EDIT_WINDOW_SECONDS", default_value_t = 15 * 60)]
     pub edit_window_seconds: i64,
@@ -40,6 +44,11 @@ pub struct Settings {
     /// (group admins may always delete).
     #[arg(long, env = "PARLEY_DELETE_WINDOW_SECONDS", default_value_t = 2 * 24 * 3600)]
     pub delete_window_seconds: i64,
+    /// Core-publish each new event on `chat.live.msg.<conv>` as soon as it commits, so delivery
+    /// need not wait for EVENTS' synced write (`false`: delivery reads EVENTS only).
+    #[arg(long, env = "PARLEY_LIVE_EVENTS", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub live_events: bool,
     /// History requests handled at once.
     #[arg(long, env = "PARLEY_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
@@ -86,6 +95,7 @@ impl Persist {
             nats: self.nats.clone(),
             edit_window: chrono::Duration::seconds(self.settings.edit_window_seconds),
             delete_window: chrono::Duration::seconds(self.settings.delete_window_seconds),
+            live_events: self.settings.live_events,
         };
         let consuming = parley_kit::consume::run(
             consumer,
@@ -93,6 +103,7 @@ impl Persist {
             ConsumeOptions {
                 name: "persist",
                 max_batch: self.settings.batch,
+                in_flight: self.settings.in_flight,
             },
             shutdown.clone(),
         );

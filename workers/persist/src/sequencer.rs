@@ -30,12 +30,14 @@ pub struct Sequencer {
     pub nats: async_nats::Client,
     pub edit_window: chrono::Duration,
     pub delete_window: chrono::Duration,
+    /// Also core-publish each new event on `chat.live.msg.<conv>` (see `subjects::LIVE_MSG_ALL`).
+    pub live_events: bool,
 }
 
 /// What one command came to.
 enum Done {
-    /// A new event was stored (or an old one found again): publish it.
-    Event(Box<MessageEvent>),
+    /// An event to publish: stored just now (`true`), or found stored again (`false`).
+    Event(Box<MessageEvent>, bool),
     /// Refused for a reason of the command itself: tell the actor, never retry.
     Rejected(Uuid, Uuid, ApiError),
 }
@@ -108,16 +110,22 @@ impl BatchHandler for Sequencer {
         let mut published = Vec::with_capacity(done.len());
         for (i, d) in &done {
             match d {
-                Done::Event(evt) => match serde_json::to_vec(evt.as_ref()) {
+                Done::Event(evt, fresh) => match serde_json::to_vec(evt.as_ref()) {
                     Ok(payload) => {
+                        let conversation = evt.message.conversation_id;
                         let mut out = batch::Outgoing::new(
-                            subjects::evt_msg(evt.message.conversation_id),
+                            subjects::evt_msg(conversation),
                             &subjects::event_msg_id(evt.command_id, evt.kind.as_str()),
                             payload.into(),
                         );
                         // The command's trace id follows it into delivery's logs.
                         if let Some(id) = trace::from_headers(batch[*i].headers.as_ref()) {
                             out.headers.insert(trace::HEADER, id.as_str());
+                        }
+                        // Committed, so it may be seen: the live copy goes out now, the stream's
+                        // copy once stored. An event found again was published before.
+                        if *fresh && self.live_events {
+                            self.publish_live(conversation, &out).await;
                         }
                         events.push(out);
                         published.push(*i);
@@ -151,6 +159,9 @@ impl Sequencer {
         &self,
         commands: &[(usize, MessageCommand)],
     ) -> sqlx::Result<Vec<(usize, Done)>> {
+        if let Some(done) = self.store_plain_batch(commands).await? {
+            return Ok(done);
+        }
         let mut tx = self.db.begin().await?;
         let mut done = Vec::with_capacity(commands.len());
         // One query finds the commands already sequenced (redeliveries, client retries).
@@ -169,9 +180,7 @@ impl Sequencer {
         let mut ids_in_batch = HashSet::with_capacity(commands.len());
         let mut fast_conv: HashMap<Uuid, bool> = HashMap::new();
         for (_, cmd) in commands {
-            let plain = matches!(&cmd.action, MessageAction::Send { reply_to: None, forward_from: None, body, .. } if validate::body(body).is_ok())
-                && !seen.contains(&cmd.id)
-                && ids_in_batch.insert(cmd.id);
+            let plain = plain_send(cmd) && !seen.contains(&cmd.id) && ids_in_batch.insert(cmd.id);
             let fast = fast_conv.entry(cmd.conversation_id).or_insert(true);
             *fast = *fast && plain;
         }
@@ -180,7 +189,15 @@ impl Sequencer {
         let fast: Vec<&(usize, MessageCommand)> =
             commands.iter().filter(|(_, c)| is_fast(c)).collect();
         if !fast.is_empty() {
-            done.extend(self.store_sends(&mut tx, &fast, now).await?);
+            let (stored, known) = self.store_sends(&mut tx, &fast, now).await?;
+            if let Some((_, cmd)) = known.first() {
+                // Checked above in this transaction: the store is inconsistent.
+                return Err(sqlx::Error::Protocol(format!(
+                    "send {} was not stored",
+                    cmd.id
+                )));
+            }
+            done.extend(stored);
         }
         // Every rejection is decided before the command writes anything, so no savepoint is
         // needed: a rejected command leaves the transaction (and the seq allocator) untouched.
@@ -194,7 +211,7 @@ impl Sequencer {
                     } else {
                         metrics::counter!(m::MESSAGES_DEDUPLICATED).increment(1);
                     }
-                    done.push((*i, Done::Event(Box::new(evt))));
+                    done.push((*i, Done::Event(Box::new(evt), fresh)));
                 }
                 Err(Failure::Rejected(e)) => {
                     done.push((*i, Done::Rejected(cmd.sender_id, cmd.id, e)));
@@ -206,15 +223,49 @@ impl Sequencer {
         Ok(done)
     }
 
-    /// Fresh plain sends (no reply, no forward) of whole conversations in one statement:
-    /// allocate `n` seqs per conversation, insert the messages and their events. Per-command
-    /// round trips were most of persist's time under load.
-    async fn store_sends(
+    /// The common batch, only plain sends with distinct ids, in one autocommitted statement:
+    /// one round trip to PostgreSQL instead of four (begin, dedupe, store, commit), which is
+    /// most of a small batch's time on a busy machine. Sends already stored (redeliveries,
+    /// client retries) are found again afterwards. `None`: the batch needs a transaction.
+    async fn store_plain_batch(
+        &self,
+        commands: &[(usize, MessageCommand)],
+    ) -> sqlx::Result<Option<Vec<(usize, Done)>>> {
+        let mut ids = HashSet::with_capacity(commands.len());
+        if !commands
+            .iter()
+            .all(|(_, c)| plain_send(c) && ids.insert(c.id))
+        {
+            return Ok(None);
+        }
+        let mut conn = self.db.acquire().await?;
+        let cmds: Vec<&(usize, MessageCommand)> = commands.iter().collect();
+        let (stored, known) = self.store_sends(&mut conn, &cmds, Utc::now()).await?;
+        let mut done = Vec::with_capacity(commands.len());
+        for (i, cmd) in known {
+            let Some(evt) = existing_event(&mut conn, cmd.id).await? else {
+                return Err(sqlx::Error::Protocol(format!(
+                    "send {} neither stored nor found",
+                    cmd.id
+                )));
+            };
+            metrics::counter!(m::MESSAGES_DEDUPLICATED).increment(1);
+            done.push((*i, Done::Event(Box::new(evt), false)));
+        }
+        done.extend(stored);
+        Ok(Some(done))
+    }
+
+    /// Plain sends (no reply, no forward) of whole conversations in one statement: allocate
+    /// `n` seqs per conversation, insert the messages and their events. Per-command round trips
+    /// were most of persist's time under load. Returns the events of the sends it stored and
+    /// the sends whose command was already sequenced (left untouched).
+    async fn store_sends<'c>(
         &self,
         conn: &mut PgConnection,
-        cmds: &[&(usize, MessageCommand)],
+        cmds: &[&'c (usize, MessageCommand)],
         now: chrono::DateTime<Utc>,
-    ) -> sqlx::Result<Vec<(usize, Done)>> {
+    ) -> sqlx::Result<(Vec<(usize, Done)>, Vec<&'c (usize, MessageCommand)>)> {
         let mut ids = Vec::with_capacity(cmds.len());
         let mut convs = Vec::with_capacity(cmds.len());
         let mut senders = Vec::with_capacity(cmds.len());
@@ -257,7 +308,10 @@ impl Sequencer {
             "WITH input AS (
                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::jsonb[], $6::int[])
                     AS t(id, conv, sender, body, mentions, ord)),
-             counts AS (SELECT conv, count(*)::bigint AS n FROM input GROUP BY conv),
+             fresh AS (
+                SELECT * FROM input i
+                WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.command_id = i.id)),
+             counts AS (SELECT conv, count(*)::bigint AS n FROM fresh GROUP BY conv),
              alloc AS (
                 INSERT INTO conversations AS c (conversation_id, last_seq)
                 SELECT conv, n FROM counts ORDER BY conv
@@ -265,7 +319,7 @@ impl Sequencer {
                 RETURNING conversation_id, last_seq),
              numbered AS (
                 SELECT i.*, a.last_seq - k.n + row_number() OVER (PARTITION BY i.conv ORDER BY i.ord) AS seq
-                FROM input i JOIN alloc a ON a.conversation_id = i.conv JOIN counts k ON k.conv = i.conv),
+                FROM fresh i JOIN alloc a ON a.conversation_id = i.conv JOIN counts k ON k.conv = i.conv),
              m AS (
                 INSERT INTO messages (id, conversation_id, seq, sender_id, body, created_at, mentions)
                 SELECT id, conv, seq, sender, body, $7,
@@ -289,19 +343,19 @@ impl Sequencer {
             .map(|r| (r.get("command_id"), r.get("seq")))
             .collect();
         let mut out = Vec::with_capacity(messages.len());
-        for ((i, cmd), mut msg) in cmds.iter().map(|c| (c.0, &c.1)).zip(messages) {
+        let mut known = Vec::new();
+        for (c, mut msg) in cmds.iter().zip(messages) {
+            let (i, cmd) = (c.0, &c.1);
             let Some(seq) = seqs.get(&cmd.id) else {
-                return Err(sqlx::Error::Protocol(format!(
-                    "send {} was not stored",
-                    cmd.id
-                )));
+                known.push(*c);
+                continue;
             };
             msg.seq = (*seq).max(0) as u64;
             metrics::counter!(m::MESSAGES_STORED, "kind" => MessageEventKind::Created.as_str())
                 .increment(1);
-            out.push((i, Done::Event(Box::new(created(cmd, msg, now)))));
+            out.push((i, Done::Event(Box::new(created(cmd, msg, now)), true)));
         }
-        Ok(out)
+        Ok((out, known))
     }
 
     /// Returns the event and whether it is new.
@@ -532,6 +586,21 @@ impl Sequencer {
         }
     }
 
+    /// Core publish, at most once: a live copy lost is made up by the EVENTS copy.
+    async fn publish_live(&self, conversation: Uuid, event: &batch::Outgoing) {
+        if let Err(error) = self
+            .nats
+            .publish_with_headers(
+                subjects::live_msg(conversation),
+                event.headers.clone(),
+                event.payload.clone(),
+            )
+            .await
+        {
+            tracing::debug!(%error, "live copy of an event not sent; EVENTS carries it");
+        }
+    }
+
     async fn tell_rejected(&self, actor: Uuid, command: Uuid, err: &ApiError) {
         tracing::info!(%command, code = %err.code, "command rejected");
         let frame = ServerFrame::error(Some(command.to_string()), err.code, err.message.clone());
@@ -547,6 +616,12 @@ impl Sequencer {
 
 /// Next seq of a conversation (1 for the first command), locking the allocator row.
 /// The `message.created` event of a stored send (`msg.seq` already set).
+/// A send stored without reading anything first: no reply to look up, no message to forward,
+/// a valid body.
+fn plain_send(cmd: &MessageCommand) -> bool {
+    matches!(&cmd.action, MessageAction::Send { reply_to: None, forward_from: None, body, .. } if validate::body(body).is_ok())
+}
+
 fn created(cmd: &MessageCommand, msg: Message, now: chrono::DateTime<Utc>) -> MessageEvent {
     MessageEvent {
         v: SCHEMA_VERSION,

@@ -85,6 +85,7 @@ impl Receipts {
             ConsumeOptions {
                 name: "receipts",
                 max_batch: self.settings.batch,
+                in_flight: 1,
             },
             shutdown.clone(),
         );
