@@ -295,22 +295,11 @@ async fn a_command_stored_twice_is_sequenced_once() -> anyhow::Result<()> {
     publish(z, "b").await?;
     publish(w, "a").await?;
     assert_eq!(b.recv_until(seen_seq(w)).await?["message"]["seq"], 4);
-    let (_, page) = api
-        .call(
-            "GET",
-            &format!("/conversations/{conv}/messages"),
-            Some(&bob.token),
-            None,
-        )
-        .await?;
-    let stored: Vec<(u64, String)> = page["messages"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| Some((m["seq"].as_u64()?, m["id"].as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let stored: Vec<(u64, String)> = parley_testkit::history(&api, &bob.token, conv)
+        .await?
+        .iter()
+        .filter_map(|m| Some((m["seq"].as_u64()?, m["id"].as_str()?.to_string())))
+        .collect();
     let want: Vec<(u64, String)> = [(4, w), (3, z), (2, y), (1, x)]
         .into_iter()
         .map(|(s, id)| (s, id.to_string()))
