@@ -93,7 +93,7 @@ impl Delivery {
             self.ops.stop_token(),
         )
         .await?;
-        // Two generations of at most 100,000 keys each (~10 MB): a minute at 1,600 events/s.
+        // Two generations of at most 100,000 keys each (~20 MB at most): a minute at 1,600 events/s.
         let recent = std::sync::Arc::new(recent::Recent::new(
             Duration::from_secs(self.settings.dedupe_seconds),
             100_000,

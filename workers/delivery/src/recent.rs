@@ -3,7 +3,8 @@
 //!
 //! Two generations of keys: lookups see both, inserts go to the current one, and when it is
 //! full or older than the window it becomes the previous one (the older keys are dropped). So
-//! memory stays bounded and a key is remembered for at least one window.
+//! memory stays bounded and a key is remembered for at least one window, or for at least
+//! `capacity` later keys when events come faster than that.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
