@@ -102,7 +102,8 @@ impl Router {
         let mut outcomes = Vec::with_capacity(batch.len());
         for msg in batch {
             let outcome = if subjects::is_evt_msg(&msg.subject) {
-                self.message_event(&msg.payload, Via::Stream).await
+                self.message_event(&msg.payload, msg.headers.as_ref(), Via::Stream)
+                    .await
             } else if subjects::is_evt_member(&msg.subject) {
                 self.member_event(&msg.payload).await
             } else if subjects::is_evt_receipt(&msg.subject) {
@@ -149,13 +150,34 @@ impl Router {
             )
             .await;
         for msg in batch {
-            let _ = self.message_event(&msg.payload, Via::Live).await;
+            let _ = self
+                .message_event(&msg.payload, msg.headers.as_ref(), Via::Live)
+                .await;
         }
     }
 
     /// Route a message event unless its other copy was routed already. Its key is remembered
-    /// only once it is routed, so a copy that fails here is still routed by the other.
-    async fn message_event(&self, payload: &[u8], via: Via) -> Outcome {
+    /// only once it is routed, so a copy that fails here is still routed by the other. Both
+    /// copies carry the key as `Nats-Msg-Id`, so a second copy is skipped undecoded.
+    async fn message_event(
+        &self,
+        payload: &[u8],
+        headers: Option<&async_nats::HeaderMap>,
+        via: Via,
+    ) -> Outcome {
+        let routed = |key: &str| {
+            let seen = self.recent.contains(key);
+            if seen {
+                metrics::counter!(m::DELIVERY_SECOND_COPIES, "via" => via.as_str()).increment(1);
+            }
+            seen
+        };
+        let header_key = headers
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|k| k.as_str());
+        if header_key.is_some_and(routed) {
+            return Outcome::Ack;
+        }
         let evt: MessageEvent = match serde_json::from_slice(payload) {
             Ok(e) => e,
             Err(error) => {
@@ -163,9 +185,9 @@ impl Router {
                 return Outcome::Reject;
             }
         };
+        // A copy without the header is checked by the key the event names.
         let key = subjects::event_msg_id(evt.command_id, evt.kind.as_str());
-        if self.recent.contains(&key) {
-            metrics::counter!(m::DELIVERY_SECOND_COPIES, "via" => via.as_str()).increment(1);
+        if header_key.is_none() && routed(&key) {
             return Outcome::Ack;
         }
         let conv = evt.message.conversation_id;

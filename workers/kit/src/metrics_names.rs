@@ -49,7 +49,8 @@ pub const MESSAGES_STORED: &str = "parley_messages_stored_total";
 pub const MESSAGES_DEDUPLICATED: &str = "parley_messages_deduplicated_total";
 pub const COMMANDS_REJECTED: &str = "parley_commands_rejected_total";
 pub const MESSAGES_DELIVERED: &str = "parley_messages_delivered_total";
-/// Accepted-by-edge → handed to member edges, seconds.
+/// Persisted (the event's `at`) → handed to member edges, seconds (labels `kind`, `via` =
+/// live | stream: the copy routed).
 pub const DELIVERY_LATENCY: &str = "parley_delivery_latency_seconds";
 /// Message events not routed because their other copy already was (label `via` = live |
 /// stream: the copy skipped).
