@@ -82,8 +82,13 @@ impl BatchHandler for Sequencer {
         // the sort is stable, so commands of one conversation keep their stream order.
         commands.sort_by_key(|(_, c)| c.conversation_id);
 
+        let storing = std::time::Instant::now();
         let done = match self.store_batch(&commands).await {
-            Ok(done) => done,
+            Ok(done) => {
+                metrics::histogram!(m::DB_QUERY_SECONDS, "worker" => "persist", "query" => "store_batch", "outcome" => "ok")
+                    .record(storing.elapsed().as_secs_f64());
+                done
+            }
             Err(error) => {
                 tracing::warn!(%error, size = commands.len(), "batch transaction failed; retrying one by one");
                 let mut done = Vec::with_capacity(commands.len());
@@ -310,7 +315,7 @@ impl Sequencer {
                     AS t(id, conv, sender, body, mentions, ord)),
              fresh AS (
                 SELECT * FROM input i
-                WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.command_id = i.id)),
+                WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.command_id = i.id OFFSET 0)),
              counts AS (SELECT conv, count(*)::bigint AS n FROM fresh GROUP BY conv),
              alloc AS (
                 INSERT INTO conversations AS c (conversation_id, last_seq)
