@@ -1,11 +1,20 @@
 //! A bounded, TTL-expiring cache of conversation membership, kept fresh by subscribing to
 //! `chat.evt.member.>` on core NATS (so every instance hears every change, not only the one
 //! whose durable consumer got the event). Used by the edge and by delivery.
+//!
+//! The TTL only covers change events that were missed. A conversation in use is refreshed in
+//! the background from half its TTL on (the point jittered per conversation), so its lookups
+//! never wait for the directory; and concurrent misses of one conversation share one request.
+//! Without both, conversations created together (a bulk import, a busy minute) expired
+//! together and every send and delivery of each waited for the directory at once: stalls of
+//! most of a second under load.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use parley_contracts::api::Role;
 use parley_contracts::error::ApiError;
 use parley_contracts::events::MemberEvent;
@@ -16,13 +25,16 @@ use uuid::Uuid;
 
 /// Members with roles, and whether the (direct) conversation is blocked.
 type State = (Arc<Vec<(Uuid, Role)>>, bool);
-/// A state and when it was cached.
+/// A state and when it was true (cached from an event, or asked for).
 type Entry = (Arc<Vec<(Uuid, Role)>>, bool, Instant);
+/// A directory lookup that every caller missing the same conversation awaits.
+type Fetch = Shared<BoxFuture<'static, Result<State, ApiError>>>;
 
 #[derive(Clone)]
 pub struct MemberCache {
     nats: async_nats::Client,
     inner: Arc<Mutex<HashMap<Uuid, Entry>>>,
+    fetching: Arc<Mutex<HashMap<Uuid, Fetch>>>,
     ttl: Duration,
     capacity: usize,
 }
@@ -38,6 +50,7 @@ impl MemberCache {
         let cache = Self {
             nats: nats.clone(),
             inner: Arc::default(),
+            fetching: Arc::default(),
             ttl,
             capacity,
         };
@@ -70,15 +83,24 @@ impl MemberCache {
     }
 
     pub fn put(&self, conversation: Uuid, members: Vec<(Uuid, Role)>, blocked: bool) {
+        self.insert(conversation, members, blocked, Instant::now());
+    }
+
+    /// Cache a state that was true at `at`, unless a newer one is cached already (an event
+    /// that arrived while a lookup was on its way).
+    fn insert(&self, conversation: Uuid, members: Vec<(Uuid, Role)>, blocked: bool, at: Instant) {
         if let Ok(mut map) = self.inner.lock() {
+            if map.get(&conversation).is_some_and(|(_, _, t)| *t > at) {
+                return;
+            }
             if map.len() >= self.capacity {
                 let now = Instant::now();
-                map.retain(|_, (_, _, at)| now.duration_since(*at) < self.ttl);
+                map.retain(|_, (_, _, t)| now.duration_since(*t) < self.ttl);
                 if map.len() >= self.capacity {
                     map.clear();
                 }
             }
-            map.insert(conversation, (Arc::new(members), blocked, Instant::now()));
+            map.insert(conversation, (Arc::new(members), blocked, at));
         }
     }
 
@@ -88,10 +110,19 @@ impl MemberCache {
         }
     }
 
-    fn cached(&self, conversation: Uuid) -> Option<State> {
+    /// The cached state unless expired, and whether it is due for a refresh.
+    fn cached(&self, conversation: Uuid) -> Option<(State, bool)> {
         let map = self.inner.lock().ok()?;
         let (members, blocked, at) = map.get(&conversation)?;
-        (at.elapsed() < self.ttl).then(|| (members.clone(), *blocked))
+        let age = at.elapsed();
+        (age < self.ttl).then(|| ((members.clone(), *blocked), age >= self.refresh_after(conversation)))
+    }
+
+    /// From half the TTL to three quarters, spread by conversation so that conversations
+    /// cached together are not refreshed together.
+    fn refresh_after(&self, conversation: Uuid) -> Duration {
+        let spread = (self.ttl / 4).as_millis().max(1) as u64;
+        self.ttl / 2 + Duration::from_millis((conversation.as_u128() as u64) % spread)
     }
 
     /// Ask the directory for every uncached conversation of `conversations` at once (up to 32
@@ -123,9 +154,44 @@ impl MemberCache {
     }
 
     async fn state(&self, conversation: Uuid) -> Result<State, ApiError> {
-        if let Some(m) = self.cached(conversation) {
-            return Ok(m);
+        match self.cached(conversation) {
+            Some((state, false)) => Ok(state),
+            Some((state, true)) => {
+                // The lookup runs on its own; callers keep the cached state meanwhile.
+                tokio::spawn(self.fetch(conversation));
+                Ok(state)
+            }
+            None => self.fetch(conversation).await,
         }
+    }
+
+    /// The directory lookup of `conversation` in flight, or a new one.
+    fn fetch(&self, conversation: Uuid) -> Fetch {
+        let Ok(mut fetching) = self.fetching.lock() else {
+            let this = self.clone();
+            return async move { this.lookup(conversation).await }
+                .boxed()
+                .shared();
+        };
+        fetching
+            .entry(conversation)
+            .or_insert_with(|| {
+                let this = self.clone();
+                async move {
+                    let result = this.lookup(conversation).await;
+                    if let Ok(mut fetching) = this.fetching.lock() {
+                        fetching.remove(&conversation);
+                    }
+                    result
+                }
+                .boxed()
+                .shared()
+            })
+            .clone()
+    }
+
+    async fn lookup(&self, conversation: Uuid) -> Result<State, ApiError> {
+        let asked = Instant::now();
         let reply: MembersReply = crate::nats::request(
             &self.nats,
             svc::MEMBERS,
@@ -139,8 +205,10 @@ impl MemberCache {
             .into_iter()
             .map(|m| (m.user_id, m.role))
             .collect();
-        self.put(conversation, members, reply.blocked);
+        // The answer is as old as the question: an event seen since then wins.
+        self.insert(conversation, members, reply.blocked, asked);
         self.cached(conversation)
+            .map(|(state, _)| state)
             .ok_or_else(|| ApiError::new(parley_contracts::ErrorCode::Internal, "member cache"))
     }
 
