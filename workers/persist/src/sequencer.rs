@@ -309,6 +309,9 @@ impl Sequencer {
             });
         }
         let ords: Vec<i32> = (0..ids.len() as i32).collect();
+        // `OFFSET 0` keeps the duplicate check a per-row probe of the `command_id` index: as an
+        // anti-join the planner picks a sequential scan of `events` while the table has no
+        // statistics (a new database), and the cached plan keeps it as the table grows.
         let rows = sqlx::query(
             "WITH input AS (
                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::jsonb[], $6::int[])
