@@ -8,6 +8,16 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub async fn connect(url: &str, schema: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    connect_with(url, schema, max_connections, &[]).await
+}
+
+/// [`connect`] with more run-time parameters for every pooled connection (`SET name = value`).
+pub async fn connect_with(
+    url: &str,
+    schema: &str,
+    max_connections: u32,
+    parameters: &[(&str, &str)],
+) -> anyhow::Result<PgPool> {
     anyhow::ensure!(
         schema.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
         "schema name must be [a-z_]"
@@ -26,7 +36,9 @@ pub async fn connect(url: &str, schema: &str, max_connections: u32) -> anyhow::R
     .execute(&bootstrap)
     .await?;
     bootstrap.close().await;
-    let opts = base.options([("search_path", schema)]);
+    let opts = base
+        .options([("search_path", schema)])
+        .options(parameters.iter().copied());
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
