@@ -115,7 +115,12 @@ impl MemberCache {
         let map = self.inner.lock().ok()?;
         let (members, blocked, at) = map.get(&conversation)?;
         let age = at.elapsed();
-        (age < self.ttl).then(|| ((members.clone(), *blocked), age >= self.refresh_after(conversation)))
+        (age < self.ttl).then(|| {
+            (
+                (members.clone(), *blocked),
+                age >= self.refresh_after(conversation),
+            )
+        })
     }
 
     /// From half the TTL to three quarters, spread by conversation so that conversations

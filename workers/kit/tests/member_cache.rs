@@ -81,7 +81,11 @@ async fn lookups_are_shared_refreshed_ahead_and_never_newer_than_events() -> any
     let conv = Uuid::now_v7();
     let asked_at = Instant::now();
     let answers = futures::future::join_all((0..50).map(|_| cache.members(conv))).await;
-    assert_eq!(asked.load(Ordering::SeqCst), 1, "concurrent misses share a lookup");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "concurrent misses share a lookup"
+    );
     for a in answers {
         assert_eq!(only_member(&a?), 1);
     }
@@ -91,7 +95,7 @@ async fn lookups_are_shared_refreshed_ahead_and_never_newer_than_events() -> any
     tokio::time::sleep_until((asked_at + ttl * 3 / 4 + Duration::from_millis(50)).into()).await;
     let t = Instant::now();
     for _ in 0..20 {
-        assert_eq!(only_member(&*cache.members(conv).await?), 1);
+        assert_eq!(only_member(&cache.members(conv).await?), 1);
     }
     assert!(
         t.elapsed() < Duration::from_millis(100),
@@ -100,13 +104,20 @@ async fn lookups_are_shared_refreshed_ahead_and_never_newer_than_events() -> any
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(asked.load(Ordering::SeqCst), 2, "one background refresh");
-    assert_eq!(only_member(&*cache.members(conv).await?), 2, "the refresh landed");
+    assert_eq!(
+        only_member(&cache.members(conv).await?),
+        2,
+        "the refresh landed"
+    );
 
     // An expired entry is looked up again, and waited for.
     tokio::time::sleep(ttl + Duration::from_millis(50)).await;
     let t = Instant::now();
-    assert_eq!(only_member(&*cache.members(conv).await?), 3);
-    assert!(t.elapsed() >= Duration::from_millis(140), "an expired entry is not served");
+    assert_eq!(only_member(&cache.members(conv).await?), 3);
+    assert!(
+        t.elapsed() >= Duration::from_millis(140),
+        "an expired entry is not served"
+    );
 
     // A change that arrives while a lookup is on its way wins over the lookup's answer.
     let other = Uuid::now_v7();
