@@ -311,9 +311,13 @@ async fn two_delivery_instances_deliver_each_message_once() -> anyhow::Result<()
         .conversation(&alice, "group", &[&bob, &carol], Some("two deliveries"))
         .await?;
     const EACH: usize = 30;
-    let mut tasks = Vec::new();
+    // Every device is connected before anyone sends: this test counts live frames only.
+    let mut sockets = Vec::new();
     for (i, user) in [&alice, &bob, &carol].into_iter().enumerate() {
-        let mut ws = Ws::connect(&stack.edge_url(i), &user.token).await?;
+        sockets.push(Ws::connect(&stack.edge_url(i), &user.token).await?);
+    }
+    let mut tasks = Vec::new();
+    for (i, mut ws) in sockets.into_iter().enumerate() {
         tasks.push(tokio::spawn(async move {
             for n in 0..EACH {
                 ws.send_message(group, &format!("u{i} #{n}")).await?;
