@@ -177,3 +177,100 @@ pub async fn send_batch(
         Ok(())
     }))
 }
+
+/// Writes that may wait a little: what is queued within `linger` of the first (or until
+/// `target` messages) goes out as one group, in queue order. For a stream whose writes are off
+/// the latency-critical path, a group of a few dozen messages is one atomic batch and about one
+/// synced write, where the same messages one by one are one fsync each, competing for the disk
+/// with the writes that are on that path.
+#[derive(Clone)]
+pub struct GroupWriter {
+    tx: tokio::sync::mpsc::Sender<(Vec<Outgoing>, Done)>,
+}
+
+type Done = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+impl GroupWriter {
+    /// The writing task ends when every clone is dropped, after storing what was queued.
+    pub fn start(
+        client: async_nats::Client,
+        js: jetstream::Context,
+        linger: std::time::Duration,
+        target: usize,
+    ) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(write_groups(
+            client,
+            js,
+            rx,
+            linger,
+            target.clamp(1, MAX_BATCH),
+        ));
+        Self { tx }
+    }
+
+    /// Queue `msgs`; the returned future resolves once they are stored (or failed to be).
+    pub async fn write(&self, msgs: Vec<Outgoing>) -> Result<Pending, String> {
+        let (done, stored) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((msgs, done))
+            .await
+            .map_err(|_| "the group writer stopped".to_string())?;
+        Ok(Box::pin(async move {
+            stored
+                .await
+                .unwrap_or_else(|_| Err("the group writer stopped".to_string()))
+        }))
+    }
+}
+
+async fn write_groups(
+    client: async_nats::Client,
+    js: jetstream::Context,
+    mut rx: tokio::sync::mpsc::Receiver<(Vec<Outgoing>, Done)>,
+    linger: std::time::Duration,
+    target: usize,
+) {
+    use futures::StreamExt;
+    // The group being collected: its messages, who waits for them, when it goes out at latest.
+    let mut group: Vec<Outgoing> = Vec::new();
+    let mut waiting: Vec<Done> = Vec::new();
+    let mut due = tokio::time::Instant::now();
+    let mut storing = futures::stream::FuturesOrdered::new();
+    let mut open = true;
+    while open || !group.is_empty() || !storing.is_empty() {
+        let flush = tokio::select! {
+            biased;
+            Some(()) = storing.next(), if !storing.is_empty() => false,
+            next = rx.recv(), if open && group.len() < target => match next {
+                Some((msgs, done)) => {
+                    if group.is_empty() {
+                        due = tokio::time::Instant::now() + linger;
+                    }
+                    group.extend(msgs);
+                    waiting.push(done);
+                    group.len() >= target
+                }
+                None => {
+                    open = false;
+                    true
+                }
+            },
+            _ = tokio::time::sleep_until(due), if !group.is_empty() => true,
+        };
+        if flush && !group.is_empty() {
+            let msgs = std::mem::take(&mut group);
+            let waiters = std::mem::take(&mut waiting);
+            let sent = send_batch(&client, &js, &msgs).await;
+            storing.push_back(async move {
+                let stored = match sent {
+                    Ok(pending) => pending.await,
+                    Err(error) => Err(error),
+                };
+                for w in waiters {
+                    let _ = w.send(stored.clone());
+                }
+            });
+        }
+    }
+}

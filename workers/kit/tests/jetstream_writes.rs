@@ -201,3 +201,82 @@ async fn apply_moves_an_older_delivery_consumer_to_one_filter() -> anyhow::Resul
     assert!(cfg.filter_subjects.is_empty(), "{:?}", cfg.filter_subjects);
     Ok(())
 }
+
+/// The group writer: writes queued within the linger go out as one group, in queue order (one
+/// atomic batch from the atomic threshold on); a group reaching the target goes at once; a
+/// duplicate inside a group costs only itself.
+#[tokio::test]
+async fn a_group_writer_stores_what_queues_within_its_linger_as_one_group() -> anyhow::Result<()> {
+    let (_nats, client, js) = setup().await?;
+    let linger = Duration::from_millis(300);
+    let writer = batch::GroupWriter::start(client.clone(), js.clone(), linger, batch::MAX_BATCH);
+
+    // Eight writes of five within the linger: one group of 40, atomic, in queue order.
+    let started = std::time::Instant::now();
+    let mut pending = Vec::new();
+    for w in 0..8 {
+        pending.push(
+            writer
+                .write(msgs(&format!("a{w}"), 5))
+                .await
+                .map_err(anyhow::Error::msg)?,
+        );
+    }
+    for p in pending {
+        p.await.map_err(anyhow::Error::msg)?;
+    }
+    assert!(
+        started.elapsed() >= linger,
+        "the group waited for its linger"
+    );
+    let want: Vec<String> = (0..8).flat_map(|w| expected(&format!("a{w}"), 5)).collect();
+    let got = stored_with_batch(&js).await?;
+    assert_eq!(got.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(), want);
+    assert!(
+        got.iter().all(|(_, atomic)| *atomic),
+        "one atomic batch: {got:?}"
+    );
+
+    // A small group goes out as plain publishes once its linger is over.
+    let small = writer
+        .write(msgs("b", 3))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    small.await.map_err(anyhow::Error::msg)?;
+    let got = stored_with_batch(&js).await?;
+    assert_eq!(got.len(), 43);
+    assert!(got[40..].iter().all(|(_, atomic)| !*atomic));
+
+    // A group holding a message stored before: the rest is stored, the duplicate dropped.
+    let mut with_dup = msgs("c", 39);
+    with_dup.insert(20, msgs("a0", 1).remove(0));
+    writer
+        .write(with_dup)
+        .await
+        .map_err(anyhow::Error::msg)?
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let got = stored(&js).await?;
+    assert_eq!(got.len(), 43 + 39);
+    assert_eq!(got[43..], expected("c", 39)[..]);
+
+    // A group that reaches the target does not wait for the linger.
+    let eager = batch::GroupWriter::start(client, js.clone(), Duration::from_secs(30), 10);
+    let started = std::time::Instant::now();
+    let first = eager
+        .write(msgs("d", 6))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let second = eager
+        .write(msgs("e", 6))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    first.await.map_err(anyhow::Error::msg)?;
+    second.await.map_err(anyhow::Error::msg)?;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    Ok(())
+}

@@ -33,10 +33,19 @@ pub struct Settings {
     /// Commands stored per transaction at most.
     #[arg(long, env = "PARLEY_PERSIST_BATCH", default_value_t = 256)]
     pub batch: usize,
-    /// Stored batches whose events may wait for EVENTS' acknowledgements at once while the next
-    /// batch is stored: JetStream's synced writes, not PostgreSQL, set persist's pace otherwise.
-    #[arg(long, env = "PARLEY_PERSIST_IN_FLIGHT", default_value_t = 4)]
+    /// Stored batches whose events may wait for EVENTS' acknowledgements at once while later
+    /// batches are stored: JetStream's synced writes, not PostgreSQL, set persist's pace
+    /// otherwise. With grouped event writes a batch waits up to the linger, so this covers
+    /// the batches of a linger.
+    #[arg(long, env = "PARLEY_PERSIST_IN_FLIGHT", default_value_t = 64)]
     pub in_flight: usize,
+    /// With live copies on, the events of the batches stored within this many milliseconds go
+    /// to EVENTS as one group (an atomic batch, one synced write, from 32 events), instead of
+    /// one synced write per event competing for the disk with the commands' writes. Devices
+    /// get events from the live copies, so only EVENTS' readers and the commands' acks wait.
+    /// 0: each batch's events are written at once.
+    #[arg(long, env = "PARLEY_PERSIST_EVENTS_LINGER_MS", default_value_t = 20)]
+    pub events_linger_ms: u64,
     /// How long after sending an author may edit a message, seconds.
     #[arg(long, env = "PARLEY_EDIT_WINDOW_SECONDS", default_value_t = 15 * 60)]
     pub edit_window_seconds: i64,
@@ -110,6 +119,16 @@ impl Persist {
             edit_window: chrono::Duration::seconds(self.settings.edit_window_seconds),
             delete_window: chrono::Duration::seconds(self.settings.delete_window_seconds),
             live_events: self.settings.live_events,
+            events_writer: (self.settings.live_events && self.settings.events_linger_ms > 0).then(
+                || {
+                    parley_kit::batch::GroupWriter::start(
+                        self.nats.clone(),
+                        self.js.clone(),
+                        std::time::Duration::from_millis(self.settings.events_linger_ms),
+                        parley_kit::batch::MAX_BATCH,
+                    )
+                },
+            ),
         };
         let consuming = parley_kit::consume::run(
             consumer,

@@ -32,6 +32,9 @@ pub struct Sequencer {
     pub delete_window: chrono::Duration,
     /// Also core-publish each new event on `chat.live.msg.<conv>` (see `subjects::LIVE_MSG_ALL`).
     pub live_events: bool,
+    /// Groups the events of the batches of a short while into one EVENTS write (live copies
+    /// on); `None`: each batch's events are written at once.
+    pub events_writer: Option<batch::GroupWriter>,
 }
 
 /// What one command came to.
@@ -108,9 +111,11 @@ impl BatchHandler for Sequencer {
             }
         };
 
-        // The batch's events go out as one atomic JetStream batch: one fsync for all of them
-        // instead of one each (a redelivered command's duplicate event makes the server refuse
-        // the batch; then they go one by one and JetStream drops just the duplicate).
+        // The batch's events go out together, with those of the batches stored within the
+        // linger when live copies are on: from 32 events as one atomic JetStream batch, one
+        // fsync for all instead of one each (a redelivered command's duplicate event makes the
+        // server refuse the batch; then they go one by one and JetStream drops just the
+        // duplicate).
         let mut events = Vec::with_capacity(done.len());
         let mut published = Vec::with_capacity(done.len());
         for (i, d) in &done {
@@ -148,7 +153,10 @@ impl BatchHandler for Sequencer {
             }
         }
         let started = std::time::Instant::now();
-        let sent = batch::send_batch(&self.nats, &self.js, &events).await;
+        let sent = match &self.events_writer {
+            Some(writer) if !events.is_empty() => writer.write(events).await,
+            _ => batch::send_batch(&self.nats, &self.js, &events).await,
+        };
         let stored = after_stores(sent, outcomes, published, "message events");
         Box::pin(async move {
             let outcomes = stored.await;
