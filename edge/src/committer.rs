@@ -9,10 +9,8 @@
 use std::future::Future;
 
 use futures::StreamExt;
-use parley_kit::batch::{self, MAX_BATCH, Outgoing};
+use parley_kit::batch::{self, Done, MAX_BATCH, Outgoing};
 use tokio::sync::{mpsc, oneshot};
-
-type Done = oneshot::Sender<Result<(), String>>;
 
 #[derive(Clone)]
 pub struct Committer {
@@ -79,16 +77,7 @@ async fn run(
                 }
                 metrics::histogram!(parley_kit::metrics_names::EDGE_COMMIT_BATCH)
                     .record(msgs.len() as f64);
-                let sent = batch::send_batch(&nats, &js, &msgs).await;
-                in_flight.push_back(async move {
-                    let result = match sent {
-                        Ok(pending) => pending.await,
-                        Err(error) => Err(error),
-                    };
-                    for done in waiting {
-                        let _ = done.send(result.clone());
-                    }
-                });
+                in_flight.push_back(batch::send_for(&nats, &js, &msgs, waiting).await);
             }
         }
     }

@@ -188,7 +188,28 @@ pub struct GroupWriter {
     tx: tokio::sync::mpsc::Sender<(Vec<Outgoing>, Done)>,
 }
 
-type Done = tokio::sync::oneshot::Sender<Result<(), String>>;
+/// Where a queued write hears whether it was stored.
+pub type Done = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// Send `msgs` as [`send_batch`] does; the returned future waits until they are stored and
+/// tells every one of `waiting` the outcome.
+pub async fn send_for(
+    client: &async_nats::Client,
+    js: &jetstream::Context,
+    msgs: &[Outgoing],
+    waiting: Vec<Done>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let sent = send_batch(client, js, msgs).await;
+    async move {
+        let stored = match sent {
+            Ok(pending) => pending.await,
+            Err(error) => Err(error),
+        };
+        for done in waiting {
+            let _ = done.send(stored.clone());
+        }
+    }
+}
 
 impl GroupWriter {
     /// The writing task ends when every clone is dropped, after storing what was queued.
@@ -260,17 +281,7 @@ async fn write_groups(
         };
         if flush && !group.is_empty() {
             let msgs = std::mem::take(&mut group);
-            let waiters = std::mem::take(&mut waiting);
-            let sent = send_batch(&client, &js, &msgs).await;
-            storing.push_back(async move {
-                let stored = match sent {
-                    Ok(pending) => pending.await,
-                    Err(error) => Err(error),
-                };
-                for w in waiters {
-                    let _ = w.send(stored.clone());
-                }
-            });
+            storing.push_back(send_for(&client, &js, &msgs, std::mem::take(&mut waiting)).await);
         }
     }
 }
