@@ -5,9 +5,9 @@
 //! The TTL only covers change events that were missed. A conversation in use is refreshed in
 //! the background from half its TTL on (the point jittered per conversation), so its lookups
 //! never wait for the directory; and concurrent misses of one conversation share one request.
-//! Without both, conversations created together (a bulk import, a busy minute) expired
-//! together and every send and delivery of each waited for the directory at once: stalls of
-//! most of a second under load.
+//! Without both, conversations cached together (created in one burst, or looked up after a
+//! restart) expire together, and every send and delivery of each waits for the directory at
+//! once, one request per waiting caller.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
