@@ -353,6 +353,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             eprintln!("[setup] {} sockets open", i + 1);
         }
     }
+    crate::procstat::flush_dirty_pages();
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
 
     // Baseline: a NATS responder and requests at the same rate, during the same run.
