@@ -382,6 +382,13 @@ pub fn asyncapi() -> Value {
                 "parameters": { "conversationId": { "description": "Conversation UUID" } },
                 "messages": { "receiptEvent": { "payload": receipt } }
             },
+            "liveReceiptEvents": {
+                "address": "chat.live.receipt.{conversationId}",
+                "servers": [{ "$ref": "#/servers/nats" }],
+                "description": "Core NATS (not a stream), for delivery only (queue group delivery-live). The receipts worker publishes each watermark change here the moment it commits, beside storing it on chat.evt.receipt (same Nats-Msg-Id); delivery routes whichever copy comes first and skips the other. At most once; EVENTS is the record, so integrators should consume chat.evt.receipt.",
+                "parameters": { "conversationId": { "description": "Conversation UUID" } },
+                "messages": { "receiptEvent": { "payload": receipt } }
+            },
             "presenceCommands": {
                 "address": "chat.presence.{userId}",
                 "servers": [{ "$ref": "#/servers/nats" }],

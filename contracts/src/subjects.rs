@@ -54,6 +54,17 @@ pub const LIVE_MSG_ALL: &str = "chat.live.msg.>";
 pub fn live_msg(conversation: Uuid) -> String {
     format!("chat.live.msg.{conversation}")
 }
+/// Live copies of receipt events, as [`LIVE_MSG_ALL`] for messages: the receipts worker
+/// core-publishes each watermark change here once committed, beside storing it on EVENTS.
+pub const LIVE_RECEIPT_ALL: &str = "chat.live.receipt.>";
+pub fn live_receipt(conversation: Uuid) -> String {
+    format!("chat.live.receipt.{conversation}")
+}
+pub fn is_live_receipt(subject: &str) -> bool {
+    subject.starts_with("chat.live.receipt.")
+}
+/// Every live copy (what delivery subscribes to).
+pub const LIVE_ALL: &str = "chat.live.>";
 /// Queue group in which delivery instances share the live copies.
 pub const LIVE_QUEUE: &str = "delivery-live";
 
@@ -116,9 +127,10 @@ pub fn user(user: Uuid) -> String {
     format!("chat.user.{user}")
 }
 
-/// Header on a `chat.user.<id>` frame that carries a message event: the event's key
-/// ([`event_msg_id`]). An edge forwards one frame per key to a socket, so an event routed twice
-/// (its live copy by one delivery instance, its EVENTS copy by another) reaches a device once.
+/// Header on a `chat.user.<id>` frame that carries a message or receipt event: the event's key
+/// ([`event_msg_id`], [`receipt_event_msg_id`]). An edge forwards one frame per key to a
+/// socket, so an event routed twice (its live copy by one delivery instance, its EVENTS copy
+/// by another) reaches a device once.
 pub const EVENT_KEY_HEADER: &str = "Parley-Event";
 
 /// The last `.`-separated token of a subject parsed as a UUID (`chat.evt.msg.<conv>` → conv).
@@ -133,6 +145,11 @@ pub fn trailing_id(subject: &str) -> Option<Uuid> {
 /// republishes an event JetStream recognises as a duplicate.
 pub fn event_msg_id(command: Uuid, kind: &str) -> String {
     format!("{command}:{kind}")
+}
+
+/// `Nats-Msg-Id` of a receipt event: the watermarks it carries, so one state is stored once.
+pub fn receipt_event_msg_id(conversation: Uuid, user: Uuid, delivered: u64, read: u64) -> String {
+    format!("{conversation}:{user}:{delivered}:{read}")
 }
 
 /// Request/reply services (queue-grouped by service name).

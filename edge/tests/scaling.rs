@@ -339,12 +339,14 @@ async fn two_delivery_instances_deliver_each_message_once() -> anyhow::Result<()
                         .or_default() += 1;
                 }
             }
-            anyhow::Ok((view, frames))
+            anyhow::Ok((view, frames, ws))
         }));
     }
     let mut views = Vec::new();
+    let mut sockets = Vec::new();
     for t in tasks {
-        let (view, frames) = t.await??;
+        let (view, frames, ws) = t.await??;
+        sockets.push(ws);
         let twice: Vec<u64> = frames
             .iter()
             .filter(|(_, n)| **n > 1)
@@ -357,5 +359,29 @@ async fn two_delivery_instances_deliver_each_message_once() -> anyhow::Result<()
         views.push(view);
     }
     one_order(&[&views[0], &views[1], &views[2]], 1..=(3 * EACH) as u64)?;
+
+    // Receipts take the same two paths (a live copy, the EVENTS copy): each of Alice's reads
+    // reaches each device once, whichever instances route its two copies.
+    let alice_id = alice.id.to_string();
+    let last = (3 * EACH) as u64;
+    let reads: Vec<u64> = (last - 7..=last).collect();
+    for seq in &reads {
+        sockets[0]
+            .send(json!({"type": "message:read", "conversationId": group, "seq": seq}))
+            .await?;
+        sockets[1]
+            .recv_until(|v| {
+                v["type"] == "message:status" && v["userId"] == alice_id && v["readSeq"] == *seq
+            })
+            .await?;
+    }
+    // Each status was taken once above; any other left or arriving now is a second showing.
+    let mut again: Vec<u64> = Vec::new();
+    while let Ok(Some(v)) = sockets[1].recv(Duration::from_millis(700)).await {
+        if v["type"] == "message:status" && v["userId"] == alice_id {
+            again.push(v["readSeq"].as_u64().unwrap_or(0));
+        }
+    }
+    ensure!(again.is_empty(), "read statuses shown again: {again:?}");
     Ok(())
 }

@@ -1,7 +1,8 @@
-//! The live path: persist's core copies of message events (`chat.live.msg.>`), shared by
-//! delivery instances in a queue group, routed as they come so that a message reaches its
-//! members without waiting for EVENTS' synced write. The message consumer routes the EVENTS
-//! copy of any event this path did not (a live copy lost, or not yet here).
+//! The live path: persist's core copies of message events (`chat.live.msg.>`) and the receipts
+//! worker's of receipt events (`chat.live.receipt.>`), shared by delivery instances in a queue
+//! group, routed as they come so that a change reaches its members without waiting for EVENTS'
+//! synced write. The EVENTS consumer routes the stream's copy of any event this path did not
+//! (a live copy lost, or not yet here).
 
 use futures::StreamExt;
 use parley_contracts::subjects;
@@ -18,7 +19,7 @@ pub async fn run(
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut sub = nats
-        .queue_subscribe(subjects::LIVE_MSG_ALL, subjects::LIVE_QUEUE.to_string())
+        .queue_subscribe(subjects::LIVE_ALL, subjects::LIVE_QUEUE.to_string())
         .await?
         .ready_chunks(MAX_BATCH);
     loop {

@@ -1,5 +1,6 @@
-//! The message events routed lately, by key (`commandId:kind`): an event comes twice, its live
-//! copy from persist and its copy from EVENTS, and only the first is routed.
+//! The message and receipt events routed lately, by key (their `Nats-Msg-Id`: `commandId:kind`,
+//! `conversation:user:delivered:read`): an event comes twice, its live copy (from persist or
+//! receipts) and its copy from EVENTS, and only the first is routed.
 //!
 //! Two generations of keys: lookups see both, inserts go to the current one, and when it is
 //! full or older than the window it becomes the previous one (the older keys are dropped). So

@@ -98,7 +98,13 @@ impl Router {
                     .flatten()
             }))
             .await;
-        self.prefetch_settings(batch).await;
+        self.prefetch_settings(
+            batch
+                .iter()
+                .filter(|m| subjects::is_evt_receipt(&m.subject))
+                .map(|m| m.subject.as_str()),
+        )
+        .await;
         let mut outcomes = Vec::with_capacity(batch.len());
         for msg in batch {
             let outcome = if subjects::is_evt_msg(&msg.subject) {
@@ -107,7 +113,8 @@ impl Router {
             } else if subjects::is_evt_member(&msg.subject) {
                 self.member_event(&msg.payload).await
             } else if subjects::is_evt_receipt(&msg.subject) {
-                self.receipt_event(&msg.payload).await
+                self.receipt_event(&msg.payload, msg.headers.as_ref(), Via::Stream)
+                    .await
             } else {
                 Outcome::Ack
             };
@@ -139,8 +146,9 @@ impl Router {
         outcomes
     }
 
-    /// Live copies of message events as they come: routed unless their EVENTS copy was
-    /// already. Nothing is acked or retried; an event not routed here is routed from EVENTS.
+    /// Live copies of message and receipt events as they come: routed unless their EVENTS
+    /// copy was already. Nothing is acked or retried; an event not routed here is routed from
+    /// EVENTS.
     pub async fn route_live(&self, batch: &[async_nats::Message]) {
         self.members
             .prefetch(
@@ -149,11 +157,41 @@ impl Router {
                     .filter_map(|m| subjects::trailing_id(&m.subject)),
             )
             .await;
+        self.prefetch_settings(
+            batch
+                .iter()
+                .filter(|m| subjects::is_live_receipt(&m.subject))
+                .map(|m| m.subject.as_str()),
+        )
+        .await;
         for msg in batch {
-            let _ = self
-                .message_event(&msg.payload, msg.headers.as_ref(), Via::Live)
-                .await;
+            if subjects::is_live_receipt(&msg.subject) {
+                let _ = self
+                    .receipt_event(&msg.payload, msg.headers.as_ref(), Via::Live)
+                    .await;
+            } else {
+                let _ = self
+                    .message_event(&msg.payload, msg.headers.as_ref(), Via::Live)
+                    .await;
+            }
         }
+    }
+
+    /// Whether the other copy of the event `headers` names (`Nats-Msg-Id`, which both copies
+    /// carry) was routed already: then this one is skipped undecoded.
+    fn routed_before(&self, headers: Option<&async_nats::HeaderMap>, via: Via) -> bool {
+        headers
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .is_some_and(|k| self.second_copy(k.as_str(), via))
+    }
+
+    /// Whether the event keyed `key` was routed already (counted as a second copy).
+    fn second_copy(&self, key: &str, via: Via) -> bool {
+        let seen = self.recent.contains(key);
+        if seen {
+            metrics::counter!(m::DELIVERY_SECOND_COPIES, "via" => via.as_str()).increment(1);
+        }
+        seen
     }
 
     /// Route a message event unless its other copy was routed already. Its key is remembered
@@ -165,19 +203,12 @@ impl Router {
         headers: Option<&async_nats::HeaderMap>,
         via: Via,
     ) -> Outcome {
-        let routed = |key: &str| {
-            let seen = self.recent.contains(key);
-            if seen {
-                metrics::counter!(m::DELIVERY_SECOND_COPIES, "via" => via.as_str()).increment(1);
-            }
-            seen
-        };
-        let header_key = headers
-            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-            .map(|k| k.as_str());
-        if header_key.is_some_and(routed) {
+        if self.routed_before(headers, via) {
             return Outcome::Ack;
         }
+        let has_key = headers
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .is_some();
         let evt: MessageEvent = match serde_json::from_slice(payload) {
             Ok(e) => e,
             Err(error) => {
@@ -187,7 +218,7 @@ impl Router {
         };
         // A copy without the header is checked by the key the event names.
         let key = subjects::event_msg_id(evt.command_id, evt.kind.as_str());
-        if header_key.is_none() && routed(&key) {
+        if !has_key && self.second_copy(&key, via) {
             return Outcome::Ack;
         }
         let conv = evt.message.conversation_id;
@@ -267,14 +298,29 @@ impl Router {
 
     /// A member's watermarks → `message:status` to every member, the read watermark masked
     /// for anyone on either side of a read-receipts-off setting.
-    async fn receipt_event(&self, payload: &[u8]) -> Outcome {
+    /// Either copy (live or EVENTS), whichever comes first; the other is skipped.
+    async fn receipt_event(
+        &self,
+        payload: &[u8],
+        headers: Option<&async_nats::HeaderMap>,
+        via: Via,
+    ) -> Outcome {
+        if self.routed_before(headers, via) {
+            return Outcome::Ack;
+        }
         let evt: ReceiptEvent = match serde_json::from_slice(payload) {
             Ok(e) => e,
             Err(error) => {
-                tracing::error!(%error, "undecodable receipt event skipped");
+                tracing::error!(%error, via = via.as_str(), "undecodable receipt event skipped");
                 return Outcome::Reject;
             }
         };
+        let key = subjects::receipt_event_msg_id(
+            evt.conversation_id,
+            evt.user_id,
+            evt.delivered_seq,
+            evt.read_seq,
+        );
         let members = match self.members.members(evt.conversation_id).await {
             Ok(m) => m,
             Err(error) => {
@@ -309,23 +355,20 @@ impl Router {
             } else {
                 masked.clone()
             };
-            if !self.fan_out(&[*viewer], bytes, None).await {
+            if !self.fan_out(&[*viewer], bytes, Some(&key)).await {
                 return Outcome::Retry(Duration::from_millis(200));
             }
         }
+        self.recent.insert(key);
         metrics::counter!(m::MESSAGES_DELIVERED, "kind" => "receipt.updated")
             .increment(ids.len() as u64);
         Outcome::Ack
     }
 
-    /// The read-receipt settings of every member of the conversations whose receipts this
-    /// batch routes, asked for together (their members are cached by now).
-    async fn prefetch_settings(&self, batch: &[jetstream::Message]) {
-        let mut convs: Vec<Uuid> = batch
-            .iter()
-            .filter(|m| subjects::is_evt_receipt(&m.subject))
-            .filter_map(|m| subjects::trailing_id(&m.subject))
-            .collect();
+    /// The read-receipt settings of every member of the conversations whose receipts a batch
+    /// routes (`receipt_subjects`), asked for together (their members are cached by now).
+    async fn prefetch_settings<'a>(&self, receipt_subjects: impl Iterator<Item = &'a str>) {
+        let mut convs: Vec<Uuid> = receipt_subjects.filter_map(subjects::trailing_id).collect();
         if convs.is_empty() {
             return;
         }

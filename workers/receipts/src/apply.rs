@@ -26,6 +26,9 @@ pub struct Applier {
     pub js: jetstream::Context,
     /// Last seqs persist has told of; a watermark at or below one needs no question.
     pub last_seqs: LastSeqCache,
+    /// Also core-publish each event on `chat.live.receipt.<conv>` once committed, so delivery
+    /// need not wait for EVENTS' synced write (see `subjects::LIVE_RECEIPT_ALL`).
+    pub live_events: bool,
 }
 
 /// Conversations' last seqs as persist last reported them. Only ever grows per conversation, so
@@ -240,9 +243,11 @@ impl Applier {
             .iter()
             .filter_map(|e| {
                 let payload = serde_json::to_vec(e).ok()?;
-                let id = format!(
-                    "{}:{}:{}:{}",
-                    e.conversation_id, e.user_id, e.delivered_seq, e.read_seq
+                let id = subjects::receipt_event_msg_id(
+                    e.conversation_id,
+                    e.user_id,
+                    e.delivered_seq,
+                    e.read_seq,
                 );
                 Some(batch::Outgoing::new(
                     subjects::evt_receipt(e.conversation_id),
@@ -251,6 +256,27 @@ impl Applier {
                 ))
             })
             .collect();
+        if self.live_events {
+            // Committed, so it may be seen: the live copy now, the stream's copy once stored.
+            // At most once; a copy lost here is routed from EVENTS.
+            for m in &msgs {
+                let Some(conversation) = subjects::trailing_id(&m.subject) else {
+                    continue;
+                };
+                if let Err(error) = self
+                    .nats
+                    .publish_with_headers(
+                        subjects::live_receipt(conversation),
+                        m.headers.clone(),
+                        m.payload.clone(),
+                    )
+                    .await
+                {
+                    tracing::debug!(%error, "live copy of a receipt not sent; EVENTS carries it");
+                    break;
+                }
+            }
+        }
         batch::send_batch(&self.nats, &self.js, &msgs).await
     }
 }

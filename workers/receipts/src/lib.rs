@@ -37,6 +37,11 @@ pub struct Settings {
     /// Requests handled at once.
     #[arg(long, env = "PARLEY_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
+    /// Core-publish each watermark change on `chat.live.receipt.<conv>` as soon as it commits,
+    /// so delivery need not wait for EVENTS' synced write (`false`: delivery reads EVENTS only).
+    #[arg(long, env = "PARLEY_LIVE_EVENTS", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub live_events: bool,
 }
 
 pub struct Receipts {
@@ -81,6 +86,7 @@ impl Receipts {
                 nats: self.nats.clone(),
                 js: self.js.clone(),
                 last_seqs: apply::LastSeqCache::default(),
+                live_events: self.settings.live_events,
             },
             ConsumeOptions {
                 name: "receipts",
