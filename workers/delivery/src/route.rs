@@ -90,21 +90,12 @@ impl Router {
     /// Messages, membership and receipts; presence changes (their own consumer's) and
     /// `chat.evt.user.*` are acked unread.
     async fn route_events(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
-        // Lookups the batch needs are made together, not one event at a time.
-        self.members
-            .prefetch(batch.iter().filter_map(|m| {
-                (subjects::is_evt_msg(&m.subject) || subjects::is_evt_receipt(&m.subject))
-                    .then(|| subjects::trailing_id(&m.subject))
-                    .flatten()
-            }))
-            .await;
-        self.prefetch_settings(
-            batch
-                .iter()
-                .filter(|m| subjects::is_evt_receipt(&m.subject))
-                .map(|m| m.subject.as_str()),
-        )
-        .await;
+        let routed: Vec<&str> = batch
+            .iter()
+            .map(|m| m.subject.as_str())
+            .filter(|s| subjects::is_evt_msg(s) || subjects::is_evt_receipt(s))
+            .collect();
+        self.prefetch(&routed, subjects::is_evt_receipt).await;
         let mut outcomes = Vec::with_capacity(batch.len());
         for msg in batch {
             let outcome = if subjects::is_evt_msg(&msg.subject) {
@@ -150,20 +141,8 @@ impl Router {
     /// copy was already. Nothing is acked or retried; an event not routed here is routed from
     /// EVENTS.
     pub async fn route_live(&self, batch: &[async_nats::Message]) {
-        self.members
-            .prefetch(
-                batch
-                    .iter()
-                    .filter_map(|m| subjects::trailing_id(&m.subject)),
-            )
-            .await;
-        self.prefetch_settings(
-            batch
-                .iter()
-                .filter(|m| subjects::is_live_receipt(&m.subject))
-                .map(|m| m.subject.as_str()),
-        )
-        .await;
+        let routed: Vec<&str> = batch.iter().map(|m| m.subject.as_str()).collect();
+        self.prefetch(&routed, subjects::is_live_receipt).await;
         for msg in batch {
             if subjects::is_live_receipt(&msg.subject) {
                 let _ = self
@@ -175,6 +154,17 @@ impl Router {
                     .await;
             }
         }
+    }
+
+    /// The lookups a batch of events needs, made together rather than one event at a time:
+    /// the members of every conversation (`routed`: subjects ending in its id), and the
+    /// read-receipt settings of the members of those whose events are receipts.
+    async fn prefetch(&self, routed: &[&str], is_receipt: fn(&str) -> bool) {
+        self.members
+            .prefetch(routed.iter().filter_map(|s| subjects::trailing_id(s)))
+            .await;
+        self.prefetch_settings(routed.iter().copied().filter(|s| is_receipt(s)))
+            .await;
     }
 
     /// Whether the other copy of the event `headers` names (`Nats-Msg-Id`, which both copies

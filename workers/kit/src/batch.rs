@@ -36,6 +36,26 @@ impl Outgoing {
     }
 }
 
+/// Core-publish a copy of `msg` (its headers, so its `Nats-Msg-Id`, and payload) on `subject`,
+/// for readers that must not wait for the stream's synced write. At most once: a copy lost is
+/// made up by the stream's. False when it could not be sent.
+pub async fn publish_live_copy(
+    client: &async_nats::Client,
+    subject: String,
+    msg: &Outgoing,
+) -> bool {
+    match client
+        .publish_with_headers(subject, msg.headers.clone(), msg.payload.clone())
+        .await
+    {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::debug!(%error, subject = %msg.subject, "live copy not sent; the stream carries it");
+            false
+        }
+    }
+}
+
 /// Publishes that were sent and whose acks are still to come: await it for the outcome. Sending
 /// and waiting are apart so a caller can do its next piece of work while the server syncs.
 pub type Pending = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;

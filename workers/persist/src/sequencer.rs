@@ -135,7 +135,12 @@ impl BatchHandler for Sequencer {
                         // Committed, so it may be seen: the live copy goes out now, the stream's
                         // copy once stored. An event found again was published before.
                         if *fresh && self.live_events {
-                            self.publish_live(conversation, &out).await;
+                            batch::publish_live_copy(
+                                &self.nats,
+                                subjects::live_msg(conversation),
+                                &out,
+                            )
+                            .await;
                         }
                         events.push(out);
                         published.push(*i);
@@ -599,21 +604,6 @@ impl Sequencer {
         match store::message_for_update(conn, cmd.conversation_id, id).await? {
             Some(m) if !m.deleted => Ok(m),
             _ => Err(reject(ErrorCode::NotFound, "no such message")),
-        }
-    }
-
-    /// Core publish, at most once: a live copy lost is made up by the EVENTS copy.
-    async fn publish_live(&self, conversation: Uuid, event: &batch::Outgoing) {
-        if let Err(error) = self
-            .nats
-            .publish_with_headers(
-                subjects::live_msg(conversation),
-                event.headers.clone(),
-                event.payload.clone(),
-            )
-            .await
-        {
-            tracing::debug!(%error, "live copy of an event not sent; EVENTS carries it");
         }
     }
 

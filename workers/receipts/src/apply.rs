@@ -263,16 +263,9 @@ impl Applier {
                 let Some(conversation) = subjects::trailing_id(&m.subject) else {
                     continue;
                 };
-                if let Err(error) = self
-                    .nats
-                    .publish_with_headers(
-                        subjects::live_receipt(conversation),
-                        m.headers.clone(),
-                        m.payload.clone(),
-                    )
+                if !batch::publish_live_copy(&self.nats, subjects::live_receipt(conversation), m)
                     .await
                 {
-                    tracing::debug!(%error, "live copy of a receipt not sent; EVENTS carries it");
                     break;
                 }
             }
