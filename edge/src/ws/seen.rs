@@ -1,11 +1,13 @@
-//! The message events a socket was sent lately, by key: an event can be routed twice (its
-//! live copy by one delivery instance, its EVENTS copy by another), and a device gets it once.
+//! The message and receipt events a socket was sent lately, by key: an event can be routed
+//! twice (its live copy by one delivery instance, its EVENTS copy by another), and a device
+//! gets it once.
 //!
 //! A ring of the last 128 key hashes (1 KiB), allocated with the first event, so an idle socket
-//! pays one pointer. The two copies of an event are as far apart as EVENTS' synced write: a
-//! few milliseconds, in which a burst into a busy group can still bring dozens of other events.
-//! Should a copy come later than 128 events, the device gets the event twice, which clients
-//! tolerate (a frame names its seq).
+//! pays one pointer. The two copies of an event are as far apart as EVENTS' write: a few
+//! milliseconds, up to persist's EVENTS linger (20 ms) for messages, in which a burst into a
+//! busy group can still bring dozens of other events. Should a copy come later than 128
+//! events, the device gets the event twice, which clients tolerate (a message frame names its
+//! seq, a status frame carries watermarks that only move forward).
 
 use std::hash::{BuildHasher, RandomState};
 

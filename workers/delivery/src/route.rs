@@ -287,8 +287,8 @@ impl Router {
     }
 
     /// A member's watermarks → `message:status` to every member, the read watermark masked
-    /// for anyone on either side of a read-receipts-off setting.
-    /// Either copy (live or EVENTS), whichever comes first; the other is skipped.
+    /// for anyone on either side of a read-receipts-off setting. Either copy (live or EVENTS),
+    /// whichever comes first, as for message events; the other is skipped.
     async fn receipt_event(
         &self,
         payload: &[u8],

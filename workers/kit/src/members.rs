@@ -162,37 +162,40 @@ impl MemberCache {
         match self.cached(conversation) {
             Some((state, false)) => Ok(state),
             Some((state, true)) => {
-                // The lookup runs on its own; callers keep the cached state meanwhile.
-                tokio::spawn(self.fetch(conversation));
+                // The lookup runs on its own (one per conversation); callers keep the cached
+                // state meanwhile.
+                if let (fetch, true) = self.fetch(conversation) {
+                    tokio::spawn(fetch);
+                }
                 Ok(state)
             }
-            None => self.fetch(conversation).await,
+            None => self.fetch(conversation).0.await,
         }
     }
 
-    /// The directory lookup of `conversation` in flight, or a new one.
-    fn fetch(&self, conversation: Uuid) -> Fetch {
-        let Ok(mut fetching) = self.fetching.lock() else {
-            let this = self.clone();
-            return async move { this.lookup(conversation).await }
-                .boxed()
-                .shared();
-        };
-        fetching
-            .entry(conversation)
-            .or_insert_with(|| {
-                let this = self.clone();
-                async move {
-                    let result = this.lookup(conversation).await;
-                    if let Ok(mut fetching) = this.fetching.lock() {
-                        fetching.remove(&conversation);
-                    }
-                    result
+    /// The directory lookup of `conversation` in flight, or a new one (then `true`).
+    fn fetch(&self, conversation: Uuid) -> (Fetch, bool) {
+        let this = self.clone();
+        let new = move || {
+            async move {
+                let result = this.lookup(conversation).await;
+                if let Ok(mut fetching) = this.fetching.lock() {
+                    fetching.remove(&conversation);
                 }
-                .boxed()
-                .shared()
-            })
-            .clone()
+                result
+            }
+            .boxed()
+            .shared()
+        };
+        let Ok(mut fetching) = self.fetching.lock() else {
+            return (new(), true);
+        };
+        if let Some(fetch) = fetching.get(&conversation) {
+            return (fetch.clone(), false);
+        }
+        let fetch = new();
+        fetching.insert(conversation, fetch.clone());
+        (fetch, true)
     }
 
     async fn lookup(&self, conversation: Uuid) -> Result<State, ApiError> {

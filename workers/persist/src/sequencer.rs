@@ -86,12 +86,12 @@ impl BatchHandler for Sequencer {
         commands.sort_by_key(|(_, c)| c.conversation_id);
 
         let storing = std::time::Instant::now();
-        let done = match self.store_batch(&commands).await {
-            Ok(done) => {
-                metrics::histogram!(m::DB_QUERY_SECONDS, "worker" => "persist", "query" => "store_batch", "outcome" => "ok")
-                    .record(storing.elapsed().as_secs_f64());
-                done
-            }
+        let stored = self.store_batch(&commands).await;
+        metrics::histogram!(m::DB_QUERY_SECONDS, "worker" => "persist", "query" => "store_batch",
+            "outcome" => if stored.is_ok() { "ok" } else { "error" })
+        .record(storing.elapsed().as_secs_f64());
+        let done = match stored {
+            Ok(done) => done,
             Err(error) => {
                 tracing::warn!(%error, size = commands.len(), "batch transaction failed; retrying one by one");
                 let mut done = Vec::with_capacity(commands.len());
