@@ -1,10 +1,12 @@
 //! `parley-bench latency` (also what runs when no subcommand is given): N users connected over
 //! WebSocket, paired in direct conversations, send R messages per second in total (open loop:
 //! sends follow the clock, not the replies) for D seconds. Prints percentiles of send→ack and
-//! send→receive, plus the same run's raw NATS request/reply latency as a floor. Talks to a
-//! running Parley (see bench/RESULTS.md).
+//! send→receive, plus the same run's raw NATS request/reply latency as a floor, and writes the
+//! run as JSON with two plots (percentile curves; send→receive p50/p99 per second) under
+//! `--results-dir`. Talks to a running Parley (see bench/RESULTS.md).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,7 +19,8 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use crate::hist::hist;
+use crate::hist::{Summary, hist};
+use crate::report;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -51,6 +54,9 @@ pub struct Args {
     /// online at once; `parley-bench load --scenario storm` measures reconnects).
     #[arg(long, default_value_t = 3)]
     settle: u64,
+    /// Where the run's JSON and plots go.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
+    results_dir: PathBuf,
 }
 
 /// What a socket's writer sends.
@@ -70,6 +76,10 @@ struct Stats {
     from_stored: Mutex<Histogram<u64>>,
     /// send→receive since the last progress line: shows whether the tail is spread or bunched.
     recv_window: Mutex<Histogram<u64>>,
+    /// send→receive by the second of the run in which the message was sent (for the plot).
+    recv_by_second: std::sync::Mutex<Vec<Histogram<u64>>>,
+    /// Wall-clock microseconds when sending began (0 before).
+    run_start_unix: AtomicU64,
     typing: Mutex<Histogram<u64>>,
     status: Mutex<Histogram<u64>>,
     /// (conversation, typer) → when the start was sent.
@@ -170,6 +180,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         to_stored: Mutex::new(hist()),
         from_stored: Mutex::new(hist()),
         recv_window: Mutex::new(crate::hist::coarse()),
+        recv_by_second: Default::default(),
+        run_start_unix: AtomicU64::new(0),
         typing: Mutex::new(hist()),
         status: Mutex::new(hist()),
         typing_sent: Default::default(),
@@ -274,6 +286,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                             }
                             let _ = stats.recv.lock().await.record(lat.max(1));
                             let _ = stats.recv_window.lock().await.record(lat.max(1));
+                            stats.record_by_second(t, lat.max(1));
                             let n = stats.received.fetch_add(1, Ordering::Relaxed);
                             let conv = v["message"]["conversationId"]
                                 .as_str()
@@ -378,6 +391,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let run_start = Instant::now();
+    stats
+        .run_start_unix
+        .store(unix_micros() as u64, Ordering::Relaxed);
     // Typing, open loop on its own clock; a user types again only after the edge's throttle.
     if let Some(nanos) = 1_000_000_000u64.checked_div(args.typing_rate) {
         let senders = senders.clone();
@@ -456,5 +472,101 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     print("typing start→shown", &*stats.typing.lock().await);
     print("read→status shown", &*stats.status.lock().await);
     print("nats request/reply", &*baseline.lock().await);
+    write_results(&args, total, &stats, &*baseline.lock().await).await
+}
+
+impl Stats {
+    fn record_by_second(&self, sent_unix: u128, micros: u64) {
+        let start = self.run_start_unix.load(Ordering::Relaxed) as u128;
+        if start == 0 || sent_unix < start {
+            return;
+        }
+        let second = ((sent_unix - start) / 1_000_000) as usize;
+        if let Ok(mut v) = self.recv_by_second.lock() {
+            if v.len() <= second {
+                v.resize_with(second + 1, crate::hist::coarse);
+            }
+            let _ = v[second].record(micros);
+        }
+    }
+}
+
+/// The run as JSON plus its percentile curves and send→receive over time, beside the
+/// `load` and `read` results.
+async fn write_results(
+    args: &Args,
+    sent: u64,
+    stats: &Stats,
+    baseline: &Histogram<u64>,
+) -> anyhow::Result<()> {
+    let (date, stamp) = report::stamp();
+    let name = format!("{stamp}-latency");
+    let (ack, recv) = (stats.ack.lock().await, stats.recv.lock().await);
+    let (to_stored, from_stored) = (stats.to_stored.lock().await, stats.from_stored.lock().await);
+    let (typing, status) = (stats.typing.lock().await, stats.status.lock().await);
+    let received = stats.received.load(Ordering::Relaxed);
+    let result = json!({
+        "kind": "latency",
+        "date": date,
+        "hardware": report::hardware(),
+        "gitCommit": report::git_commit(),
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "users": args.users,
+        "ratePerSecond": args.rate,
+        "seconds": args.seconds,
+        "sent": sent,
+        "acked": stats.acks.load(Ordering::Relaxed),
+        "received": received,
+        "lost": sent.saturating_sub(received),
+        "errors": stats.errors.load(Ordering::Relaxed),
+        "latencyMs": {
+            "sendAck": Summary::of(&ack),
+            "sendReceive": Summary::of(&recv),
+            "sendStored": Summary::of(&to_stored),
+            "storedReceive": Summary::of(&from_stored),
+            "typingShown": Summary::of(&typing),
+            "readStatusShown": Summary::of(&status),
+            "natsRequestReply": Summary::of(baseline),
+        },
+    });
+    let path = report::write_json(&args.results_dir, &name, &result)?;
+    let percentiles = report::write_svg(
+        &args.results_dir,
+        &format!("{name}-percentiles"),
+        &report::percentile_chart(
+            &format!(
+                "{} users, {} msg/s, {} s: latency percentiles",
+                args.users, args.rate, args.seconds
+            ),
+            &[
+                ("send→ack", &ack),
+                ("send→receive", &recv),
+                ("typing start→shown", &typing),
+                ("read→status shown", &status),
+                ("NATS request/reply", baseline),
+            ],
+        ),
+    )?;
+    let mut by_second = stats
+        .recv_by_second
+        .lock()
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    // The bucket after the last second holds at most a straggler or two.
+    by_second.truncate(args.seconds as usize);
+    let over_time = report::write_svg(
+        &args.results_dir,
+        &format!("{name}-over-time"),
+        &report::over_time_chart(
+            "send→receive per second of the run",
+            &[("send→receive", &by_second)],
+        ),
+    )?;
+    println!(
+        "result: {}\nplots: {}, {}",
+        path.display(),
+        percentiles.display(),
+        over_time.display()
+    );
     Ok(())
 }

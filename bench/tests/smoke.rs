@@ -143,5 +143,47 @@ async fn smoke_scenario_loses_and_duplicates_nothing() -> anyhow::Result<()> {
         n(&r["latencyMs"]["syncAfterOffline"]["count"]) == 10,
         "{r:#}"
     );
+
+    // The default open-loop latency benchmark, briefly: every message arrives, and the run is
+    // written down with its plots.
+    let nats = stack.nats.url();
+    bench(&[
+        "latency",
+        "--url",
+        &url,
+        "--nats-url",
+        &nats,
+        "--users",
+        "10",
+        "--rate",
+        "50",
+        "--seconds",
+        "3",
+        "--settle",
+        "1",
+        "--results-dir",
+        &results,
+    ])?;
+    let r = only_json(Path::new(&*results), "latency")?;
+    assert_eq!(n(&r["sent"]), 150, "{r:#}");
+    assert_eq!(n(&r["lost"]), 0, "{r:#}");
+    assert_eq!(n(&r["errors"]), 0, "{r:#}");
+    let lat = &r["latencyMs"];
+    for k in [
+        "sendAck",
+        "sendReceive",
+        "readStatusShown",
+        "natsRequestReply",
+    ] {
+        assert!(n(&lat[k]["count"]) > 0, "no {k} samples: {lat:#}");
+    }
+    for plot in ["-latency-percentiles.svg", "-latency-over-time.svg"] {
+        assert!(
+            Path::new(&*results).read_dir()?.any(|e| e
+                .map(|e| e.file_name().to_string_lossy().ends_with(plot))
+                .unwrap_or(false)),
+            "no {plot}"
+        );
+    }
     Ok(())
 }
