@@ -76,7 +76,8 @@ struct Stats {
     from_stored: Mutex<Histogram<u64>>,
     /// send→receive since the last progress line: shows whether the tail is spread or bunched.
     recv_window: Mutex<Histogram<u64>>,
-    /// send→receive by the second of the run in which the message was sent (for the plot).
+    /// send→receive by the second of the run in which the message was sent (for the plot); one
+    /// histogram per second of the schedule, so stragglers sent after it are not counted.
     recv_by_second: std::sync::Mutex<Vec<Histogram<u64>>>,
     /// Wall-clock microseconds when sending began (0 before).
     run_start_unix: AtomicU64,
@@ -180,7 +181,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         to_stored: Mutex::new(hist()),
         from_stored: Mutex::new(hist()),
         recv_window: Mutex::new(crate::hist::coarse()),
-        recv_by_second: Default::default(),
+        recv_by_second: std::sync::Mutex::new(
+            (0..args.seconds).map(|_| crate::hist::coarse()).collect(),
+        ),
         run_start_unix: AtomicU64::new(0),
         typing: Mutex::new(hist()),
         status: Mutex::new(hist()),
@@ -482,11 +485,10 @@ impl Stats {
             return;
         }
         let second = ((sent_unix - start) / 1_000_000) as usize;
-        if let Ok(mut v) = self.recv_by_second.lock() {
-            if v.len() <= second {
-                v.resize_with(second + 1, crate::hist::coarse);
-            }
-            let _ = v[second].record(micros);
+        if let Ok(mut v) = self.recv_by_second.lock()
+            && let Some(h) = v.get_mut(second)
+        {
+            let _ = h.record(micros);
         }
     }
 }
@@ -505,30 +507,29 @@ async fn write_results(
     let (to_stored, from_stored) = (stats.to_stored.lock().await, stats.from_stored.lock().await);
     let (typing, status) = (stats.typing.lock().await, stats.status.lock().await);
     let received = stats.received.load(Ordering::Relaxed);
-    let result = json!({
-        "kind": "latency",
-        "date": date,
-        "hardware": report::hardware(),
-        "gitCommit": report::git_commit(),
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
-        "users": args.users,
-        "ratePerSecond": args.rate,
-        "seconds": args.seconds,
-        "sent": sent,
-        "acked": stats.acks.load(Ordering::Relaxed),
-        "received": received,
-        "lost": sent.saturating_sub(received),
-        "errors": stats.errors.load(Ordering::Relaxed),
-        "latencyMs": {
-            "sendAck": Summary::of(&ack),
-            "sendReceive": Summary::of(&recv),
-            "sendStored": Summary::of(&to_stored),
-            "storedReceive": Summary::of(&from_stored),
-            "typingShown": Summary::of(&typing),
-            "readStatusShown": Summary::of(&status),
-            "natsRequestReply": Summary::of(baseline),
-        },
-    });
+    let result = report::run_record(
+        "latency",
+        &date,
+        json!({
+            "users": args.users,
+            "ratePerSecond": args.rate,
+            "seconds": args.seconds,
+            "sent": sent,
+            "acked": stats.acks.load(Ordering::Relaxed),
+            "received": received,
+            "lost": sent.saturating_sub(received),
+            "errors": stats.errors.load(Ordering::Relaxed),
+            "latencyMs": {
+                "sendAck": Summary::of(&ack),
+                "sendReceive": Summary::of(&recv),
+                "sendStored": Summary::of(&to_stored),
+                "storedReceive": Summary::of(&from_stored),
+                "typingShown": Summary::of(&typing),
+                "readStatusShown": Summary::of(&status),
+                "natsRequestReply": Summary::of(baseline),
+            },
+        }),
+    );
     let path = report::write_json(&args.results_dir, &name, &result)?;
     let percentiles = report::write_svg(
         &args.results_dir,
@@ -547,13 +548,11 @@ async fn write_results(
             ],
         ),
     )?;
-    let mut by_second = stats
+    let by_second = stats
         .recv_by_second
         .lock()
         .map(|v| v.clone())
         .unwrap_or_default();
-    // The bucket after the last second holds at most a straggler or two.
-    by_second.truncate(args.seconds as usize);
     let over_time = report::write_svg(
         &args.results_dir,
         &format!("{name}-over-time"),

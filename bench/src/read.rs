@@ -446,24 +446,23 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         by_depth.iter().map(|(k, h)| (*k, Summary::of(h))).collect();
     let gap_json: BTreeMap<&str, Summary> =
         by_gap.iter().map(|(k, h)| (*k, Summary::of(h))).collect();
-    let result = json!({
-        "kind": "read",
-        "date": date,
-        "hardware": report::hardware(),
-        "gitCommit": report::git_commit(),
-        "command": command.join(" "),
-        "data": args.data,
-        "users": sessions.len(),
-        "conversationsWithHistory": readable.len(),
-        "deepestConversation": deepest,
-        "latencyMs": {
-            "conversationList": Summary::of(&lists),
-            "historyPage": Summary::of(&all_pages),
-            "historyPageByDepth": depth_json,
-            "syncAfterOffline": Summary::of(&all_syncs),
-            "syncByGap": gap_json,
-        },
-    });
+    let result = report::run_record(
+        "read",
+        &date,
+        json!({
+            "data": args.data,
+            "users": sessions.len(),
+            "conversationsWithHistory": readable.len(),
+            "deepestConversation": deepest,
+            "latencyMs": {
+                "conversationList": Summary::of(&lists),
+                "historyPage": Summary::of(&all_pages),
+                "historyPageByDepth": depth_json,
+                "syncAfterOffline": Summary::of(&all_syncs),
+                "syncByGap": gap_json,
+            },
+        }),
+    );
     let path = report::write_json(&args.results_dir, &name, &result)?;
     let mut curves: Vec<(String, &Histogram<u64>)> = vec![("conversation list".into(), &lists)];
     for (_, b) in DEPTHS {

@@ -61,6 +61,22 @@ pub fn stamp() -> (String, String) {
     )
 }
 
+/// A run's result: `fields` plus what every result file carries (kind, date, hardware, commit,
+/// command line).
+pub fn run_record(kind: &str, date: &str, mut fields: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = fields.as_object_mut() {
+        o.insert("kind".into(), kind.into());
+        o.insert("date".into(), date.into());
+        o.insert("hardware".into(), hardware().into());
+        o.insert("gitCommit".into(), git_commit().into());
+        o.insert(
+            "command".into(),
+            std::env::args().collect::<Vec<_>>().join(" ").into(),
+        );
+    }
+    fields
+}
+
 pub fn write_json(dir: &Path, name: &str, v: &serde_json::Value) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {dir:?}"))?;
     let path = dir.join(format!("{name}.json"));

@@ -44,6 +44,13 @@ fn only_json(dir: &Path, kind: &str) -> anyhow::Result<Value> {
     Ok(serde_json::from_slice(&std::fs::read(&found[0])?)?)
 }
 
+fn has_file_ending(dir: &Path, suffix: &str) -> anyhow::Result<bool> {
+    Ok(dir.read_dir()?.any(|e| {
+        e.map(|e| e.file_name().to_string_lossy().ends_with(suffix))
+            .unwrap_or(false)
+    }))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn smoke_scenario_loses_and_duplicates_nothing() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
@@ -126,10 +133,7 @@ async fn smoke_scenario_loses_and_duplicates_nothing() -> anyhow::Result<()> {
     );
     let errors = r["errors"].as_object().context("errors")?;
     assert!(errors.is_empty(), "errors: {errors:?}");
-    assert!(Path::new(&*results).read_dir()?.any(|e| {
-        e.map(|e| e.file_name().to_string_lossy().ends_with("-over-time.svg"))
-            .unwrap_or(false)
-    }));
+    assert!(has_file_ending(Path::new(&*results), "-over-time.svg")?);
 
     // The read path over the conversations the load left behind.
     let mut read = vec![
@@ -178,12 +182,7 @@ async fn smoke_scenario_loses_and_duplicates_nothing() -> anyhow::Result<()> {
         assert!(n(&lat[k]["count"]) > 0, "no {k} samples: {lat:#}");
     }
     for plot in ["-latency-percentiles.svg", "-latency-over-time.svg"] {
-        assert!(
-            Path::new(&*results).read_dir()?.any(|e| e
-                .map(|e| e.file_name().to_string_lossy().ends_with(plot))
-                .unwrap_or(false)),
-            "no {plot}"
-        );
+        assert!(has_file_ending(Path::new(&*results), plot)?, "no {plot}");
     }
     Ok(())
 }

@@ -536,46 +536,45 @@ fn summarize(
     let (date, stamp) = report::stamp();
     let name = format!("{stamp}-load-{}", sc.name);
     let command: Vec<String> = std::env::args().collect();
-    let result = json!({
-        "kind": "load",
-        "scenario": sc.name,
-        "date": date,
-        "hardware": report::hardware(),
-        "gitCommit": report::git_commit(),
-        "command": command.join(" "),
-        "note": args.note,
-        "config": {
-            "url": args.url, "connections": users, "groupSize": args.group_size,
-            "processes": processes,
-            "phases": sc.phases.iter().map(|p| json!({"secs": p.secs, "rate": p.rate})).collect::<Vec<_>>(),
-            "typingRate": sc.typing_rate, "readShare": sc.read_share,
-            "storm": sc.storm.map(|s| json!({"atSecs": s.at_secs, "jitterMs": s.jitter_ms})),
-            "connectRate": args.connect_rate,
-        },
-        "connections": {"connected": connected, "failed": failed, "rampSecs": ramp_secs,
-            "rejected503": t.rejected_503, "disconnects": t.disconnects, "reconnects": t.reconnects,
-            "stormRecoveryMs": storm_ms},
-        "messages": {"scheduled": t.scheduled, "sent": t.sent, "skippedOffline": t.skipped_offline,
-            "acked": t.acked, "resent": t.resent, "unacked": t.unacked, "unackedButStored": t.unacked_but_stored,
-            "expectedDeliveries": t.expected, "receivedLive": t.received_live,
-            "recoveredBySync": t.recovered_by_sync, "lost": t.lost, "duplicated": t.duplicated,
-            "redelivered": t.redelivered, "gaps": t.gaps},
-        "receipts": {"delivered": t.delivered_sent, "read": t.reads_sent, "typing": t.typing_sent},
-        "errors": t.errors,
-        "latencyMs": {
-            "sendAck": sum("send_ack"), "sendReceive": sum("send_receive"),
-            "typingShown": sum("typing_shown"), "readStatusShown": sum("read_status_shown"),
-            "connect": sum("connect"), "reconnectSynced": sum("reconnect_synced"),
-        },
-        "server": {
-            "cpuSecondsByProcess": cpu, "cpuSeconds": cpu_total, "wallSeconds": cpu_wall,
-            "cpuSecondsPer1000Messages": cpu_per_1k,
-            "edgeRssBytes": {"beforeConnections": edge_rss_before, "idle": edge_rss_idle, "underLoadMax": rss_load_max},
-            "edgeKibPerConnection": {"idle": per_conn(edge_rss_idle), "idleAboveBaseline": idle_delta_kib, "underLoadMax": per_conn(rss_load_max)},
-            "filter": args.server_match,
-        },
-        "metricsDelta": metrics_delta,
-    });
+    let result = report::run_record(
+        "load",
+        &date,
+        json!({
+            "scenario": sc.name,
+            "note": args.note,
+            "config": {
+                "url": args.url, "connections": users, "groupSize": args.group_size,
+                "processes": processes,
+                "phases": sc.phases.iter().map(|p| json!({"secs": p.secs, "rate": p.rate})).collect::<Vec<_>>(),
+                "typingRate": sc.typing_rate, "readShare": sc.read_share,
+                "storm": sc.storm.map(|s| json!({"atSecs": s.at_secs, "jitterMs": s.jitter_ms})),
+                "connectRate": args.connect_rate,
+            },
+            "connections": {"connected": connected, "failed": failed, "rampSecs": ramp_secs,
+                "rejected503": t.rejected_503, "disconnects": t.disconnects, "reconnects": t.reconnects,
+                "stormRecoveryMs": storm_ms},
+            "messages": {"scheduled": t.scheduled, "sent": t.sent, "skippedOffline": t.skipped_offline,
+                "acked": t.acked, "resent": t.resent, "unacked": t.unacked, "unackedButStored": t.unacked_but_stored,
+                "expectedDeliveries": t.expected, "receivedLive": t.received_live,
+                "recoveredBySync": t.recovered_by_sync, "lost": t.lost, "duplicated": t.duplicated,
+                "redelivered": t.redelivered, "gaps": t.gaps},
+            "receipts": {"delivered": t.delivered_sent, "read": t.reads_sent, "typing": t.typing_sent},
+            "errors": t.errors,
+            "latencyMs": {
+                "sendAck": sum("send_ack"), "sendReceive": sum("send_receive"),
+                "typingShown": sum("typing_shown"), "readStatusShown": sum("read_status_shown"),
+                "connect": sum("connect"), "reconnectSynced": sum("reconnect_synced"),
+            },
+            "server": {
+                "cpuSecondsByProcess": cpu, "cpuSeconds": cpu_total, "wallSeconds": cpu_wall,
+                "cpuSecondsPer1000Messages": cpu_per_1k,
+                "edgeRssBytes": {"beforeConnections": edge_rss_before, "idle": edge_rss_idle, "underLoadMax": rss_load_max},
+                "edgeKibPerConnection": {"idle": per_conn(edge_rss_idle), "idleAboveBaseline": idle_delta_kib, "underLoadMax": per_conn(rss_load_max)},
+                "filter": args.server_match,
+            },
+            "metricsDelta": metrics_delta,
+        }),
+    );
     let path = report::write_json(&args.results_dir, &name, &result)?;
     let pct = report::percentile_chart(
         &format!("{}: latency percentiles", sc.name),
