@@ -125,6 +125,22 @@ describe('RestClient', () => {
     expect(fetch.mock.calls[0]![0]).toBe('/api/v1/conversations/c%2F1/messages?before=120&limit=50');
   });
 
+  it('fills the message fields a history page may leave out', async () => {
+    const short = { id: 'm1', seq: 3, conversationId: 'c1', senderId: 'u1', body: 'hi', createdAt: '2026-01-01T00:00:00Z' };
+    const fetch = vi.fn(async () => json(200, { messages: [short], hasMore: false }));
+    const api = new RestClient({ fetch, store: new MemorySessionStore(session('A1', 'R1')) });
+    const page = await api.listMessages('c1');
+    expect(page.messages[0]).toEqual({
+      ...short,
+      editedAt: null,
+      deleted: false,
+      replyTo: null,
+      forwardedFrom: null,
+      mentions: [],
+      reactions: [],
+    });
+  });
+
   it('handles 204 answers and logout revokes the refresh token', async () => {
     const fetch = vi.fn(async () => new Response(null, { status: 204 }));
     const store = new MemorySessionStore(session('A1', 'R1'));

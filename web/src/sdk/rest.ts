@@ -22,6 +22,8 @@ import type {
   UserSearchResponse,
   Uuid,
 } from './types';
+import { normalizeMessage } from './types';
+import type { MessagePage as WireMessagePage } from './wire.gen';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -358,11 +360,12 @@ export class RestClient {
     return this.request<Conversation>('DELETE', `/conversations/${enc(id)}/members/${enc(userId)}`);
   }
 
-  /** One page of history, newest first. */
-  listMessages(id: Uuid, opts: { before?: number; limit?: number } = {}): Promise<MessagePage> {
-    return this.request<MessagePage>('GET', `/conversations/${enc(id)}/messages`, {
+  /** One page of history, newest first, its messages complete (normalizeMessage). */
+  async listMessages(id: Uuid, opts: { before?: number; limit?: number } = {}): Promise<MessagePage> {
+    const page = await this.request<WireMessagePage>('GET', `/conversations/${enc(id)}/messages`, {
       query: { before: opts.before, limit: opts.limit ?? 50 },
     });
+    return { ...page, messages: page.messages.map(normalizeMessage) };
   }
 
   sendMessage(conversationId: Uuid, id: Uuid, body: string): Promise<RestSendResponse> {

@@ -1,417 +1,121 @@
 /**
  * Wire types of the Parley client protocol v1 (docs/protocol.md).
  *
- * Every REST body and every WebSocket frame is described here exactly as it
- * travels on the wire (camelCase JSON). Nothing in this file does I/O.
+ * The shapes come from `wire.gen.ts`, generated from the JSON Schemas that the
+ * `contracts` crate renders into docs/api/ (one protocol, one definition).
+ * This file only gives them the SDK's names, and for values read from the
+ * server, the complete form after `normalizeMessage` has filled the fields the
+ * schema lets a server leave out. Nothing in this file does I/O.
  */
+import type * as wire from './wire.gen';
+import { ErrorCodeValues, ServerFrameTypes } from './wire.gen';
 
-export type Uuid = string;
-/** RFC 3339 timestamp in UTC. */
-export type Timestamp = string;
+export type {
+  AddMembersRequest,
+  AuthResponse,
+  ConversationType,
+  CreateConversationRequest,
+  ErrorCode,
+  ForwardFrom,
+  LastMessage,
+  LoginRequest,
+  Member,
+  PresenceInfo,
+  PresencePrivacy,
+  PresenceSetStatus,
+  PresenceStatus,
+  Reaction,
+  ReadRequest,
+  Receipt,
+  RefreshRequest,
+  RegisterRequest,
+  ReplyRef,
+  ReportCreated,
+  ReportRequest,
+  Timestamp,
+  UpdateMeRequest,
+  Uuid,
+} from './wire.gen';
 
 // ---------------------------------------------------------------- errors
 
-export const ERROR_CODES = [
-  'bad_request',
-  'invalid_frame',
-  'unknown_type',
-  'invalid_id',
-  'body_too_long',
-  'body_empty',
-  'not_authenticated',
-  'invalid_token',
-  'token_expired',
-  'forbidden',
-  'not_found',
-  'not_member',
-  'rate_limited',
-  'conflict',
-  'username_taken',
-  'invalid_credentials',
-  'group_full',
-  'edit_window_closed',
-  'blocked',
-  'unavailable',
-  'internal',
-] as const;
+export const ERROR_CODES = ErrorCodeValues;
 
-export type ErrorCode = (typeof ERROR_CODES)[number];
-
-/** Body of every REST error answer. */
-export interface ErrorBody {
-  code: ErrorCode | string;
-  message: string;
+/** Body of every REST error answer; a newer server may send a code this client does not know. */
+export interface ErrorBody extends Omit<wire.ApiError, 'code'> {
+  code: wire.ErrorCode | (string & {});
 }
 
 // ---------------------------------------------------------------- users & auth
 
-export type PresencePrivacy = 'everyone' | 'contacts' | 'nobody';
-
-export interface User {
-  id: Uuid;
-  username: string;
-  displayName: string;
-  avatarUrl: string | null;
-  /** The signed-in user's own settings (only on `/users/me` and auth answers). */
-  readReceipts?: boolean | null;
-  presencePrivacy?: PresencePrivacy | null;
-  /** Status and last seen on `GET /users/{id}`, when the user's privacy setting lets the caller see them. */
-  presence?: PresenceInfo | null;
-}
-
-export interface PresenceInfo {
-  status: PresenceStatus;
-  /** When the user was last online (null if never seen, or online with no earlier visit). */
-  lastSeen?: Timestamp | null;
-}
-
-export interface AuthResponse {
-  user: User;
-  accessToken: string;
-  refreshToken: string;
-  /** Lifetime of the access token in seconds. */
-  expiresIn: number;
-}
-
-export interface RegisterRequest {
-  username: string;
-  password: string;
-  displayName?: string;
-}
-
-export interface LoginRequest {
-  username: string;
-  password: string;
-}
-
-export interface RefreshRequest {
-  refreshToken: string;
-}
-
-export interface LogoutRequest {
-  refreshToken: string;
-}
-
-export interface UpdateMeRequest {
-  displayName?: string;
-  avatarUrl?: string | null;
-  readReceipts?: boolean;
-  presencePrivacy?: PresencePrivacy;
-}
-
-export interface UserSearchResponse {
-  users: User[];
-}
+export type User = wire.User;
+export type LogoutRequest = wire.RefreshRequest;
+export type UserSearchResponse = wire.UserList;
 
 // ---------------------------------------------------------------- conversations
 
-export type ConversationType = 'direct' | 'group';
-export type MemberRole = 'admin' | 'member';
-
-export interface Member {
-  userId: Uuid;
-  role: MemberRole;
-  username: string;
-  displayName: string;
-}
-
-export interface LastMessage {
-  seq: number;
-  senderId: Uuid;
-  preview: string;
-  createdAt: Timestamp;
-}
-
-export interface Conversation {
-  id: Uuid;
-  type: ConversationType;
-  name: string | null;
-  createdAt: Timestamp;
-  members: Member[];
-  lastSeq: number;
-  lastMessage: LastMessage | null;
-  unreadCount: number;
-  /** A direct conversation in which one member blocked the other: nobody can send in it. */
-  blocked?: boolean;
-}
-
-export interface ConversationListResponse {
-  conversations: Conversation[];
-}
-
-export interface CreateConversationRequest {
-  type: ConversationType;
-  memberIds: Uuid[];
-  name?: string;
-}
-
-export interface RenameConversationRequest {
-  name: string;
-}
-
-export interface AddMembersRequest {
-  userIds: Uuid[];
-}
+export type MemberRole = wire.Role;
+export type Conversation = wire.Conversation;
+export type ConversationListResponse = wire.ConversationList;
+export type RenameConversationRequest = wire.UpdateConversationRequest;
 
 // ---------------------------------------------------------------- messages
 
-export interface Reaction {
-  emoji: string;
-  userIds: Uuid[];
-}
+export type ForwardedFrom = wire.ForwardRef;
 
-export interface ReplyRef {
-  id: Uuid;
-  senderId: Uuid;
-  preview: string;
-}
+/** A message with every field the schema lets a server omit filled in (see normalizeMessage). */
+export type Message = Required<wire.Message>;
 
-export interface ForwardedFrom {
-  conversationId: Uuid;
-  messageId: Uuid;
-  senderId: Uuid;
-}
-
-export interface Message {
-  id: Uuid;
-  seq: number;
-  conversationId: Uuid;
-  senderId: Uuid;
-  body: string;
-  createdAt: Timestamp;
-  editedAt: Timestamp | null;
-  deleted: boolean;
-  replyTo: ReplyRef | null;
-  forwardedFrom: ForwardedFrom | null;
-  mentions: Uuid[];
-  reactions: Reaction[];
-}
-
-export interface MessagePage {
+export interface MessagePage extends Omit<wire.MessagePage, 'messages'> {
   /** Newest first. */
   messages: Message[];
-  nextCursor: number | null;
-  hasMore: boolean;
 }
 
-export interface RestSendRequest {
-  id: Uuid;
-  body: string;
-}
-
-export interface RestSendResponse {
-  id: Uuid;
-  status: 'accepted';
-}
-
-export interface ReadRequest {
-  seq: number;
-}
-
-export interface Receipt {
-  userId: Uuid;
-  deliveredSeq: number;
-  readSeq: number;
-}
-
-export interface ReceiptsResponse {
-  receipts: Receipt[];
-}
-
-export interface ReportRequest {
-  reason: string;
-}
-
-export interface ReportCreated {
-  id: Uuid;
-}
-
-// ---------------------------------------------------------------- presence
-
-export type PresenceSetStatus = 'online' | 'away' | 'busy' | 'invisible';
-export type PresenceStatus = 'online' | 'away' | 'busy' | 'offline';
+export type RestSendRequest = wire.SendMessageRequest;
+export type RestSendResponse = wire.Accepted;
+export type ReceiptsResponse = wire.ReceiptList;
 
 // ---------------------------------------------------------------- WebSocket: client → server
 
-export interface AuthFrame {
-  type: 'auth';
-  token: string;
-}
+type Client<T extends wire.ClientFrame['type']> = Extract<wire.ClientFrame, { type: T }>;
 
-export interface ForwardFrom {
-  conversationId: Uuid;
-  messageId: Uuid;
-}
-
-export interface MessageSendFrame {
-  type: 'message:send';
-  id: Uuid;
-  conversationId: Uuid;
-  body: string;
-  replyTo?: Uuid;
-  mentions?: Uuid[];
-  forwardFrom?: ForwardFrom;
-}
-
-export interface MessageEditFrame {
-  type: 'message:edit';
-  id: Uuid;
-  conversationId: Uuid;
-  messageId: Uuid;
-  body: string;
-}
-
-export interface MessageDeleteFrame {
-  type: 'message:delete';
-  id: Uuid;
-  conversationId: Uuid;
-  messageId: Uuid;
-}
-
-export interface ReactionFrame {
-  type: 'reaction:add' | 'reaction:remove';
-  id: Uuid;
-  conversationId: Uuid;
-  messageId: Uuid;
-  emoji: string;
-}
-
-export interface WatermarkFrame {
-  type: 'message:delivered' | 'message:read';
-  conversationId: Uuid;
-  seq: number;
-}
-
-export interface TypingFrame {
-  type: 'typing:start' | 'typing:stop';
-  conversationId: Uuid;
-}
-
-export interface PresenceSetFrame {
-  type: 'presence:set';
-  status: PresenceSetStatus;
-}
-
-export interface SyncFrame {
-  type: 'sync';
-  cursors: Record<Uuid, number>;
-}
-
-export interface PingFrame {
-  type: 'ping';
-  ref?: string;
-}
-
-export type ClientFrame =
-  | AuthFrame
-  | MessageSendFrame
-  | MessageEditFrame
-  | MessageDeleteFrame
-  | ReactionFrame
-  | WatermarkFrame
-  | TypingFrame
-  | PresenceSetFrame
-  | SyncFrame
-  | PingFrame;
+export type AuthFrame = Client<'auth'>;
+export type MessageSendFrame = Client<'message:send'>;
+export type MessageEditFrame = Client<'message:edit'>;
+export type MessageDeleteFrame = Client<'message:delete'>;
+export type ReactionFrame = Client<'reaction:add' | 'reaction:remove'>;
+export type WatermarkFrame = Client<'message:delivered' | 'message:read'>;
+export type TypingFrame = Client<'typing:start' | 'typing:stop'>;
+export type PresenceSetFrame = Client<'presence:set'>;
+export type SyncFrame = Client<'sync'>;
+export type PingFrame = Client<'ping'>;
+export type ClientFrame = wire.ClientFrame;
 
 /** Client frames that carry an idempotency id and are answered by `ack`. */
 export type CommandFrame = MessageSendFrame | MessageEditFrame | MessageDeleteFrame | ReactionFrame;
 
 // ---------------------------------------------------------------- WebSocket: server → client
 
-export interface ReadyFrame {
-  type: 'ready';
-  userId: Uuid;
-}
+type Server<T extends wire.ServerFrame['type']> = Extract<wire.ServerFrame, { type: T }>;
+/** A server frame with its messages in the complete form. */
+type WithMessages<F, K extends keyof F> = Omit<F, K> & { [P in K]: F[P] extends unknown[] ? Message[] : Message };
 
-export interface AckFrame {
-  type: 'ack';
-  ref: Uuid;
-  status: 'accepted';
-}
-
-export interface MessageNewFrame {
-  type: 'message:new';
-  message: Message;
-}
-
-export interface MessagesOfflineFrame {
-  type: 'messages:offline';
-  conversationId: Uuid;
-  messages: Message[];
-  hasMore: boolean;
-  /** Messages from before the cursor changed by an edit/reaction/delete inside the batch's range. */
-  updates?: Message[];
-  /** Highest seq the batch covers; the client's cursor moves there. */
-  lastSeq?: number;
-}
-
-export interface ConversationUpdatedFrame {
-  type: 'conversation:updated';
-  conversation: Conversation;
-}
-
+export type ReadyFrame = Server<'ready'>;
+export type AckFrame = Server<'ack'>;
+export type MessageNewFrame = WithMessages<Server<'message:new'>, 'message'>;
+export type MessagesOfflineFrame = WithMessages<Server<'messages:offline'>, 'messages' | 'updates'>;
+export type ConversationUpdatedFrame = Server<'conversation:updated'>;
 /** The user was removed from (or left) a group. */
-export interface ConversationRemovedFrame {
-  type: 'conversation:removed';
-  conversationId: Uuid;
-}
-
-export interface SyncDoneFrame {
-  type: 'sync:done';
-}
-
-export interface PongFrame {
-  type: 'pong';
-  ref?: string;
-}
-
-export interface ErrorFrame {
-  type: 'error';
-  ref?: string;
-  code: ErrorCode | string;
-  message: string;
-}
-
-export interface ReconnectFrame {
-  type: 'reconnect';
-  afterMs: number;
-}
-
-export interface MessageUpdatedFrame {
-  type: 'message:updated';
-  seq: number;
-  message: Message;
-}
-
-export interface MessageDeletedFrame {
-  type: 'message:deleted';
-  seq: number;
-  conversationId: Uuid;
-  messageId: Uuid;
-}
-
-export interface MessageStatusFrame {
-  type: 'message:status';
-  conversationId: Uuid;
-  userId: Uuid;
-  deliveredSeq: number;
-  readSeq: number;
-}
-
-export interface TypingEventFrame {
-  type: 'typing';
-  conversationId: Uuid;
-  userId: Uuid;
-  state: 'start' | 'stop';
-}
-
-export interface PresenceFrame {
-  type: 'presence';
-  userId: Uuid;
-  status: PresenceStatus;
-  lastSeen?: Timestamp | null;
-}
+export type ConversationRemovedFrame = Server<'conversation:removed'>;
+export type SyncDoneFrame = Server<'sync:done'>;
+export type PongFrame = Server<'pong'>;
+export type ErrorFrame = Omit<Server<'error'>, 'code'> & { code: ErrorBody['code'] };
+export type ReconnectFrame = Server<'reconnect'>;
+export type MessageUpdatedFrame = WithMessages<Server<'message:updated'>, 'message'>;
+export type MessageDeletedFrame = Server<'message:deleted'>;
+export type MessageStatusFrame = Server<'message:status'>;
+export type TypingEventFrame = Server<'typing'>;
+export type PresenceFrame = Server<'presence'>;
 
 export type ServerFrame =
   | ReadyFrame
@@ -432,27 +136,12 @@ export type ServerFrame =
 
 export type ServerFrameType = ServerFrame['type'];
 
-const SERVER_FRAME_TYPES: ReadonlySet<string> = new Set<ServerFrameType>([
-  'ready',
-  'ack',
-  'message:new',
-  'messages:offline',
-  'conversation:updated',
-  'conversation:removed',
-  'sync:done',
-  'pong',
-  'error',
-  'reconnect',
-  'message:updated',
-  'message:deleted',
-  'message:status',
-  'typing',
-  'presence',
-]);
+const SERVER_FRAME_TYPES: ReadonlySet<string> = new Set<ServerFrameType>(ServerFrameTypes);
 
 /**
  * Parses one text frame. Returns null for anything that is not a JSON object
- * with a known `type`, so a newer server cannot crash an older client.
+ * with a known `type`, so a newer server cannot crash an older client. The
+ * messages a frame carries come back complete (normalizeMessage).
  */
 export function parseServerFrame(text: string): ServerFrame | null {
   let value: unknown;
@@ -464,15 +153,30 @@ export function parseServerFrame(text: string): ServerFrame | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const type = (value as { type?: unknown }).type;
   if (typeof type !== 'string' || !SERVER_FRAME_TYPES.has(type)) return null;
-  return value as ServerFrame;
+  const frame = value as wire.ServerFrame;
+  switch (frame.type) {
+    case 'message:new':
+    case 'message:updated':
+      return isObject(frame.message) ? { ...frame, message: normalizeMessage(frame.message) } : null;
+    case 'messages:offline': {
+      const updates = frame.updates ?? [];
+      if (!Array.isArray(frame.messages) || !Array.isArray(updates)) return null;
+      if (!frame.messages.every(isObject) || !updates.every(isObject)) return null;
+      return { ...frame, messages: frame.messages.map(normalizeMessage), updates: updates.map(normalizeMessage) };
+    }
+    default:
+      return frame;
+  }
 }
 
+const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /**
- * Fills the optional fields of a Message, so that a server that sends the
- * short form (id, seq, conversationId, senderId, body, createdAt) still yields
- * a complete value.
+ * Fills the fields of a Message that the schema lets a server omit (they have
+ * defaults), so that the short form (id, seq, conversationId, senderId, body,
+ * createdAt) still yields a complete value.
  */
-export function normalizeMessage(m: Partial<Message> & Pick<Message, 'id' | 'seq' | 'conversationId' | 'senderId' | 'body' | 'createdAt'>): Message {
+export function normalizeMessage(m: wire.Message): Message {
   return {
     id: m.id,
     seq: m.seq,

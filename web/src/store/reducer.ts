@@ -55,8 +55,8 @@ export type ChatAction =
   | { type: 'typing'; conversationId: Uuid; userId: Uuid; state: 'start' | 'stop'; now: number }
   | { type: 'typing/expire'; now: number }
   | { type: 'presence'; userId: Uuid; status: PresenceStatus; lastSeen: string | null }
-  | { type: 'users/add'; users: UserSummary[] }
-  | { type: 'blocks/loaded'; users: UserSummary[] }
+  | { type: 'users/add'; users: User[] }
+  | { type: 'blocks/loaded'; users: User[] }
   | { type: 'block/set'; user: UserSummary; blocked: boolean }
   | { type: 'conversation/blocked'; id: Uuid; blocked: boolean }
   | { type: 'report/done'; messageId: Uuid; reportId: Uuid };
@@ -90,7 +90,8 @@ function usersFromConversation(users: Record<Uuid, UserSummary>, c: Conversation
   return out ?? users;
 }
 
-function summary(u: UserSummary): UserSummary {
+/** The store's copy of a user; `avatarUrl` may be absent on the wire. */
+function summary(u: User | UserSummary): UserSummary {
   return { id: u.id, username: u.username, displayName: u.displayName, avatarUrl: u.avatarUrl ?? null };
 }
 
@@ -211,7 +212,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       return {
         ...state,
         me,
-        users: { ...state.users, [me.id]: { id: me.id, username: me.username, displayName: me.displayName, avatarUrl: me.avatarUrl } },
+        users: { ...state.users, [me.id]: summary(me) },
       };
     }
     case 'reset':
@@ -333,7 +334,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
       const maxSeq = batch.reduce((acc, m) => Math.max(acc, m.seq), 0);
       // An update's message keeps its original seq; the batch's lastSeq covers the edit's own seq.
       let cur = markSeqs(cs, batch.map((m) => m.seq));
-      cur = coverUpTo(cur, Math.max(f.lastSeq ?? maxSeq, maxSeq));
+      cur = coverUpTo(cur, Math.max(f.lastSeq, maxSeq));
       const conversation = bumpLast(cs.conversation, batch);
       const lastUpdated = conversation.lastMessage
         ? updates.find((u) => u.seq === conversation.lastMessage!.seq)
@@ -545,7 +546,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'users/add': {
       if (action.users.length === 0) return state;
       const users = { ...state.users };
-      for (const u of action.users) users[u.id] = { id: u.id, username: u.username, displayName: u.displayName, avatarUrl: u.avatarUrl };
+      for (const u of action.users) users[u.id] = summary(u);
       return { ...state, users };
     }
   }
