@@ -2,7 +2,8 @@
  * A private, seeded Parley for the scroll benchmark: a fresh PostgreSQL
  * database loaded by `parley-seed` with one conversation of `messages`
  * messages, then scripts/run.sh on its own ports and state directory (so it
- * never meets a Parley that is already running), stopped again by `stop()`.
+ * never meets a Parley that is already running); `stop()` stops it and drops
+ * the database.
  *
  * It runs binaries already built (`cargo build --release --workspace --bins`,
  * or PARLEY_PROFILE=debug with a debug build) from CARGO_TARGET_DIR (default
@@ -113,6 +114,11 @@ export async function startSeededParley(opts) {
       if (!exited) process.kill(-child.pid, 'SIGKILL');
     }
     rmSync(state, { recursive: true, force: true });
+    try {
+      psql(admin, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    } catch (err) {
+      console.log(`[parley] could not drop ${database}: ${err.message}`);
+    }
   };
   const base = `http://${listen}`;
   try {
