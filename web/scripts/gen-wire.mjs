@@ -100,7 +100,8 @@ function objectType(schema, names, indent) {
   const inner = `${indent}  `;
   const lines = keys.map((k) => {
     const key = IDENT.test(k) ? k : literal(k);
-    return `${doc(props[k].description, inner)}${inner}${key}${required.has(k) ? '' : '?'}: ${render(props[k], names, inner)};`;
+    const type = render(props[k], names, inner);
+    return `${doc(props[k].description, inner)}${inner}${key}${required.has(k) ? '' : '?'}:${type.startsWith('\n') ? '' : ' '}${type};`;
   });
   return `{\n${lines.join('\n')}\n${indent}}`;
 }
