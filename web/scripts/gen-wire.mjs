@@ -113,6 +113,8 @@ function render(schema, names, indent) {
   for (const k of Object.keys(schema)) if (!KNOWN.has(k)) throw new Error(`unsupported keyword ${k}`);
   if (schema.$ref) {
     if (!schema.$ref.startsWith(REF_PREFIX)) throw new Error(`unsupported $ref ${schema.$ref}`);
+    const beside = Object.keys(schema).filter((k) => k !== '$ref' && !IGNORED.has(k));
+    if (beside.length) throw new Error(`$ref beside ${beside.join(', ')}`);
     const name = schema.$ref.slice(REF_PREFIX.length);
     if (!names.has(name)) throw new Error(`dangling $ref ${schema.$ref}`);
     return name;
@@ -120,7 +122,13 @@ function render(schema, names, indent) {
   if ('const' in schema) return literal(schema.const);
   if (schema.enum) return [...new Set(schema.enum.map(literal))].join(' | ');
   const alternatives = schema.oneOf ?? schema.anyOf;
-  if (alternatives) return union(alternatives, names, indent);
+  if (alternatives) {
+    if (schema.oneOf && schema.anyOf) throw new Error('both oneOf and anyOf');
+    const alts = union(alternatives, names, indent);
+    if (!schema.properties) return alts;
+    // Properties beside alternatives (a flattened enum): the value has both.
+    return `${objectType(schema, names, indent)} & (${alts}${alts.startsWith('\n') ? `\n${indent}` : ''})`;
+  }
   if (Array.isArray(schema.type)) return [...new Set(schema.type.map((t) => primitive(t, schema, names, indent)))].join(' | ');
   if (schema.type === 'object') return objectType(schema, names, indent);
   if (schema.type) return primitive(schema.type, schema, names, indent);
@@ -159,7 +167,7 @@ export function renderWire(docs, sources) {
     out += '\n';
     try {
       const body = render(schema, names, '');
-      const isInterface = schema.type === 'object' && body.startsWith('{');
+      const isInterface = schema.type === 'object' && !schema.oneOf && !schema.anyOf && body.startsWith('{');
       out += doc(schema.description, '');
       out += isInterface
         ? `export interface ${name} ${body}\n`

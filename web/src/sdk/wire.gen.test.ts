@@ -39,7 +39,7 @@ describe('gen-wire', () => {
       Frame: {
         oneOf: [
           { type: 'object', properties: { type: { type: 'string', const: 'x' } }, required: ['type'] },
-          { type: 'object', properties: { type: { type: 'string', const: 'y' } }, required: ['type'] } ,
+          { type: 'object', properties: { type: { type: 'string', const: 'y' } }, required: ['type'] },
         ],
       },
     });
@@ -47,10 +47,28 @@ describe('gen-wire', () => {
     expect(out).toContain("  | {\n      type: 'x';\n    }\n");
   });
 
+  it('keeps the properties beside the alternatives of a flattened enum', () => {
+    const out = render({
+      Cmd: {
+        type: 'object',
+        properties: { id: { type: 'string' }, action: { type: 'string' } },
+        required: ['id'],
+        oneOf: [
+          { type: 'object', properties: { action: { type: 'string', const: 'a' }, x: { type: 'integer' } }, required: ['action', 'x'] },
+          { type: 'object', properties: { action: { type: 'string', const: 'b' } }, required: ['action'] },
+        ],
+      },
+    });
+    expect(out).toContain('export type Cmd = {\n  id: string;\n  action?: string;\n} & (\n  | {\n');
+    expect(out).toContain("      action: 'b';\n    }\n);\n");
+  });
+
   it('refuses what it cannot express instead of loosening the type', () => {
     expect(() => render({ A: { type: 'string', pattern: '^a' } })).toThrow(/A: unsupported keyword pattern/);
     expect(() => render({ A: { $ref: '#/components/schemas/Missing' } })).toThrow(/dangling/);
+    expect(() => render({ A: { $ref: '#/components/schemas/A', properties: {} } })).toThrow(/\$ref beside properties/);
     expect(() => render({ A: { type: 'object', properties: {}, required: ['x'] } })).toThrow(/required x/);
+    expect(() => render({ A: { oneOf: [{ type: 'string' }], anyOf: [{ type: 'null' }] } })).toThrow(/both oneOf and anyOf/);
   });
 
   it('refuses a schema defined differently in two documents', () => {

@@ -262,7 +262,14 @@ export interface Message {
  * `chat.cmd.msg.<conversationId>`: a client command the edge accepted (authenticated,
  * validated, membership-checked). `Nats-Msg-Id` is `id`.
  */
-export type MessageCommand =
+export type MessageCommand = {
+  acceptedAt: Timestamp;
+  conversationId: Uuid;
+  /** Client-chosen UUIDv7; for `send` it is also the message id. */
+  id: Uuid;
+  senderId: Uuid;
+  v: number;
+} & (
   | {
       action: 'send';
       body: string;
@@ -290,7 +297,8 @@ export type MessageCommand =
       action: 'reactionRemove';
       emoji: string;
       messageId: Uuid;
-    };
+    }
+);
 
 /** `chat.evt.msg.<conversationId>`: one sequenced change. `Nats-Msg-Id` is `commandId:kind`. */
 export interface MessageEvent {
