@@ -95,7 +95,10 @@ function objectType(schema, names, indent) {
   const extra = schema.additionalProperties;
   const required = new Set(schema.required ?? []);
   for (const r of required) if (!(r in props)) throw new Error(`required ${r} is not a property`);
-  if (!keys.length && extra && typeof extra === 'object') return `Record<string, ${render(extra, names, indent)}>`;
+  if (extra && typeof extra === 'object') {
+    if (keys.length) throw new Error('additionalProperties beside properties');
+    return `Record<string, ${render(extra, names, indent)}>`;
+  }
   if (!keys.length) return 'Record<string, never>';
   const inner = `${indent}  `;
   const lines = keys.map((k) => {

@@ -69,6 +69,9 @@ describe('gen-wire', () => {
     expect(() => render({ A: { $ref: '#/components/schemas/A', properties: {} } })).toThrow(/\$ref beside properties/);
     expect(() => render({ A: { type: 'object', properties: {}, required: ['x'] } })).toThrow(/required x/);
     expect(() => render({ A: { oneOf: [{ type: 'string' }], anyOf: [{ type: 'null' }] } })).toThrow(/both oneOf and anyOf/);
+    expect(() => render({ A: { type: 'object', properties: { x: { type: 'string' } }, additionalProperties: { type: 'string' } } })).toThrow(
+      /additionalProperties beside properties/,
+    );
   });
 
   it('refuses a schema defined differently in two documents', () => {
