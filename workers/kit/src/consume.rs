@@ -1,13 +1,18 @@
 //! The consume loop: durable pull consumer → batches of what is ready → handler → ack/nak/term.
 //!
 //! Handlers must be idempotent: JetStream redelivers anything not acked within `ack_wait`
-//! (a crash, a slow batch), so every message may be seen more than once.
+//! (a crash, a stall), so every message may be seen more than once. `ack_wait` is short
+//! ([`parley_jetstream::ACK_WAIT`]) so that a killed instance's batch comes back within seconds;
+//! the loop reports progress on every message it holds longer than
+//! [`parley_jetstream::PROGRESS_EVERY`] (one `+WPI` each, only for batches that take that long),
+//! so a live instance's slow batch is not handed to another meanwhile.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
+use async_nats::jetstream::{self, AckKind, consumer::PriorityPolicy, consumer::PullConsumer};
+use parley_jetstream::{PIN_TTL, PINNED_GROUP, PROGRESS_EVERY};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -22,6 +27,9 @@ pub enum Outcome {
     Ack,
     /// Redeliver after the delay (a transient failure).
     Retry(Duration),
+    /// Redeliver after the delay, because it must wait for something else (an earlier message
+    /// in flight elsewhere); not a failure, so it never pauses the loop.
+    Wait(Duration),
     /// Never redeliver (a poison message; it was reported).
     Reject,
 }
@@ -56,7 +64,50 @@ struct InFlight {
     batch: Vec<jetstream::Message>,
     finishing: Finishing,
     started: Instant,
+    /// When JetStream last heard of this batch (delivery or progress report).
+    progressed: Instant,
     traces: Vec<TraceId>,
+}
+
+impl InFlight {
+    /// Tell JetStream the batch is still being worked on, if it has not heard so for a while.
+    async fn keep_alive(&mut self) {
+        if self.progressed.elapsed() >= PROGRESS_EVERY {
+            progress(&self.batch).await;
+            self.progressed = Instant::now();
+        }
+    }
+}
+
+/// One in-progress report per message: its ack wait starts again.
+async fn progress(batch: &[jetstream::Message]) {
+    for msg in batch {
+        let _ = msg.ack_with(AckKind::Progress).await;
+    }
+}
+
+async fn keep_alive(in_flight: &mut VecDeque<InFlight>) {
+    for f in in_flight.iter_mut() {
+        f.keep_alive().await;
+    }
+}
+
+/// A timer for progress reports.
+fn progress_ticker() -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
+/// How this consumer is pulled: a pinned one (one active instance) in its priority group, with
+/// pull requests that expire (and are renewed) well within the pin's TTL, else long pulls.
+fn pull_shape(consumer: &PullConsumer) -> (Option<&'static str>, Duration, Duration) {
+    if consumer.cached_info().config.priority_policy == PriorityPolicy::PinnedClient {
+        let expires = PIN_TTL / 3;
+        (Some(PINNED_GROUP), expires, expires / 3)
+    } else {
+        (None, Duration::from_secs(30), Duration::from_secs(5))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +137,8 @@ pub async fn run<H: BatchHandler>(
     init_counters(name);
     spawn_lag_exporter(consumer.clone(), name, shutdown.clone());
     let _ = consumer.info().await;
+    let (group, expires, heartbeat) = pull_shape(&consumer);
+    let mut ticker = progress_ticker();
     // Consecutive batches in which every message failed.
     let mut failing: u32 = 0;
     loop {
@@ -93,13 +146,16 @@ pub async fn run<H: BatchHandler>(
             break;
         }
         let batch_size = if failing > 0 { 1 } else { opts.max_batch };
-        let messages = consumer
+        let pull = consumer
             .stream()
             .max_messages_per_batch(batch_size)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
-            .messages()
-            .await;
+            .heartbeat(heartbeat)
+            .expires(expires);
+        let pull = match group {
+            Some(g) => pull.group(g),
+            None => pull,
+        };
+        let messages = pull.messages().await;
         let mut messages = match messages {
             Ok(s) => s.ready_chunks(batch_size),
             Err(error) => {
@@ -131,6 +187,10 @@ pub async fn run<H: BatchHandler>(
                     }
                     continue;
                 }
+                _ = ticker.tick(), if !in_flight.is_empty() => {
+                    keep_alive(&mut in_flight).await;
+                    continue;
+                }
                 chunk = messages.next() => chunk,
             };
             let Some(chunk) = chunk else { break };
@@ -148,11 +208,11 @@ pub async fn run<H: BatchHandler>(
             if batch.is_empty() {
                 continue;
             }
-            let next = begin(&handler, batch, name).await;
+            let next = begin(&handler, batch, name, &mut in_flight, &mut ticker).await;
             in_flight.push_back(next);
             let mut all_failed = false;
             while in_flight.len() > depth {
-                all_failed |= settle(&mut in_flight, name).await == Some(true);
+                all_failed |= settle(&mut in_flight, name, &mut ticker).await == Some(true);
             }
             if all_failed {
                 failing = failing.saturating_add(1);
@@ -160,7 +220,7 @@ pub async fn run<H: BatchHandler>(
             }
             // While failing, batches are single messages handled to the end, one at a time.
             if failing > 0 {
-                if settle_all(&mut in_flight, name).await {
+                if settle_all(&mut in_flight, name, &mut ticker).await {
                     failing = failing.saturating_add(1);
                     break;
                 }
@@ -172,7 +232,7 @@ pub async fn run<H: BatchHandler>(
                 break;
             }
         }
-        if settle_all(&mut in_flight, name).await && failing == 0 {
+        if settle_all(&mut in_flight, name, &mut ticker).await && failing == 0 {
             failing = 1;
         }
         // Messages the server already pushed to this pull are redelivered after ack_wait; when
@@ -218,11 +278,14 @@ fn batch_traces(batch: &[jetstream::Message]) -> Vec<TraceId> {
     ids
 }
 
-/// Count the batch in and run the handler's first step, inside the batch's trace span.
+/// Count the batch in and run the handler's first step, inside the batch's trace span; while it
+/// runs, the batch and those in flight keep reporting progress.
 async fn begin<H: BatchHandler>(
     handler: &H,
     batch: Vec<jetstream::Message>,
     name: &'static str,
+    in_flight: &mut VecDeque<InFlight>,
+    ticker: &mut tokio::time::Interval,
 ) -> InFlight {
     metrics::counter!(m::CONSUMER_RECEIVED, "consumer" => name).increment(batch.len() as u64);
     metrics::histogram!(m::CONSUMER_BATCH_SIZE, "consumer" => name).record(batch.len() as f64);
@@ -236,12 +299,29 @@ async fn begin<H: BatchHandler>(
     }
     let started = Instant::now();
     let traces = batch_traces(&batch);
-    let finishing = traced(&traces, handler.start(&batch)).await;
+    let mut progressed = started;
+    let finishing = {
+        let first = traced(&traces, handler.start(&batch));
+        tokio::pin!(first);
+        loop {
+            tokio::select! {
+                finishing = &mut first => break finishing,
+                _ = ticker.tick() => {
+                    if progressed.elapsed() >= PROGRESS_EVERY {
+                        progress(&batch).await;
+                        progressed = Instant::now();
+                    }
+                    keep_alive(in_flight).await;
+                }
+            }
+        }
+    };
     let finishing = Box::pin(traced_owned(traces.clone(), finishing));
     InFlight {
         batch,
         finishing,
         started,
+        progressed,
         traces,
     }
 }
@@ -272,20 +352,33 @@ async fn stored(in_flight: &mut VecDeque<InFlight>) -> Vec<Outcome> {
 }
 
 /// Wait for the oldest batch in flight, if any, and ack it; `Some(true)` when every message
-/// failed.
-async fn settle(in_flight: &mut VecDeque<InFlight>, name: &'static str) -> Option<bool> {
-    let outcomes = match in_flight.front_mut() {
-        Some(f) => f.finishing.as_mut().await,
-        None => return None,
+/// failed. Meanwhile every batch in flight keeps reporting progress.
+async fn settle(
+    in_flight: &mut VecDeque<InFlight>,
+    name: &'static str,
+    ticker: &mut tokio::time::Interval,
+) -> Option<bool> {
+    let mut done = in_flight.pop_front()?;
+    let outcomes = loop {
+        tokio::select! {
+            outcomes = done.finishing.as_mut() => break outcomes,
+            _ = ticker.tick() => {
+                done.keep_alive().await;
+                keep_alive(in_flight).await;
+            }
+        }
     };
-    let done = in_flight.pop_front()?;
     Some(finish(done, outcomes, name).await)
 }
 
 /// Settle every batch in flight, oldest first; true when the last of them wholly failed.
-async fn settle_all(in_flight: &mut VecDeque<InFlight>, name: &'static str) -> bool {
+async fn settle_all(
+    in_flight: &mut VecDeque<InFlight>,
+    name: &'static str,
+    ticker: &mut tokio::time::Interval,
+) -> bool {
     let mut last_failed = false;
-    while let Some(failed) = settle(in_flight, name).await {
+    while let Some(failed) = settle(in_flight, name, ticker).await {
         last_failed = failed;
     }
     last_failed
@@ -344,6 +437,7 @@ async fn finish_outcomes(
                 retried += 1;
                 AckKind::Nak(Some(d))
             }
+            Outcome::Wait(d) => AckKind::Nak(Some(d)),
             Outcome::Reject => AckKind::Term,
         };
         if let Err(error) = msg.ack_with(kind).await {
@@ -352,6 +446,8 @@ async fn finish_outcomes(
                 .increment(1);
         } else if outcome == Outcome::Ack {
             metrics::counter!(m::CONSUMER_PROCESSED, "consumer" => name).increment(1);
+        } else if let Outcome::Wait(_) = outcome {
+            metrics::counter!(m::CONSUMER_WAITED, "consumer" => name).increment(1);
         } else {
             metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "handle")
                 .increment(1);
@@ -372,6 +468,7 @@ fn init_counters(name: &'static str) {
     metrics::counter!(m::CONSUMER_RECEIVED, "consumer" => name).increment(0);
     metrics::counter!(m::CONSUMER_PROCESSED, "consumer" => name).increment(0);
     metrics::counter!(m::CONSUMER_REDELIVERIES, "consumer" => name).increment(0);
+    metrics::counter!(m::CONSUMER_WAITED, "consumer" => name).increment(0);
     for stage in ["pull", "handle", "ack"] {
         metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => stage).increment(0);
     }
