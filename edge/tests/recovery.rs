@@ -44,6 +44,8 @@ async fn keep_sending(
             }
         }
         acked.push(id);
+        // About 100 messages a second per sender: a steady load, not a flood of the machine.
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(acked)
 }
@@ -52,8 +54,8 @@ async fn keep_sending(
 struct Senders {
     stop: Arc<AtomicBool>,
     tasks: Vec<(Uuid, tokio::task::JoinHandle<anyhow::Result<Vec<Uuid>>>)>,
-    reader: Session,
-    convs: Vec<Uuid>,
+    /// Each conversation with a member who reads it.
+    convs: Vec<(Uuid, Session)>,
 }
 
 impl Senders {
@@ -90,19 +92,18 @@ impl Senders {
         Ok(Self {
             stop,
             tasks,
-            reader: people[0].clone(),
-            convs: vec![group, direct],
+            convs: vec![(group, people[0].clone()), (direct, people[3].clone())],
         })
     }
 
     /// Stop sending; each sender's acked ids, in send order, with its conversation.
-    async fn finish(self) -> anyhow::Result<(Vec<(Uuid, Vec<Uuid>)>, Session, Vec<Uuid>)> {
+    async fn finish(self) -> anyhow::Result<(Vec<(Uuid, Vec<Uuid>)>, Vec<(Uuid, Session)>)> {
         self.stop.store(true, Ordering::SeqCst);
         let mut out = Vec::new();
         for (conv, task) in self.tasks {
             out.push((conv, task.await??));
         }
-        Ok((out, self.reader, self.convs))
+        Ok((out, self.convs))
     }
 }
 
@@ -110,15 +111,14 @@ impl Senders {
 /// `within` passed; returns them and when the last one was found.
 async fn stored_by(
     api: &Api,
-    reader: &Session,
-    convs: &[Uuid],
+    convs: &[(Uuid, Session)],
     acked: &[(Uuid, Vec<Uuid>)],
     within: Duration,
 ) -> anyhow::Result<(HashMap<Uuid, u64>, Instant)> {
     let deadline = Instant::now() + within;
     loop {
         let mut seqs = HashMap::new();
-        for conv in convs {
+        for (conv, reader) in convs {
             let all = history(api, &reader.token, *conv).await?;
             let mut got: Vec<u64> = Vec::new();
             for m in &all {
@@ -203,12 +203,12 @@ async fn a_killed_persist_resumes_within_seconds_in_every_senders_order() -> any
     stack.persist = Some(stack.spawn_worker("parley-persist")?);
     let restarted = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (acked, reader, convs) = senders.finish().await?;
+    let (acked, convs) = senders.finish().await?;
     let sent: usize = acked.iter().map(|(_, ids)| ids.len()).sum();
     ensure!(sent > 40, "the senders kept sending ({sent} acked)");
     // Wait long enough to see the order even where recovery is slow, then judge both.
     let (seqs, all_stored) =
-        stored_by(&stack.api(), &reader, &convs, &acked, Duration::from_secs(45)).await?;
+        stored_by(&stack.api(), &convs, &acked, Duration::from_secs(45)).await?;
     senders_order_kept(&acked, &seqs)?;
     let took = all_stored.saturating_duration_since(restarted);
     ensure!(
@@ -234,11 +234,11 @@ async fn of_two_persists_the_survivor_takes_over_within_seconds_in_order() -> an
     freeze_then_kill(victim).await?;
     let killed = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (acked, reader, convs) = senders.finish().await?;
+    let (acked, convs) = senders.finish().await?;
     let sent: usize = acked.iter().map(|(_, ids)| ids.len()).sum();
     ensure!(sent > 40, "the senders kept sending ({sent} acked)");
     let (seqs, all_stored) =
-        stored_by(&stack.api(), &reader, &convs, &acked, Duration::from_secs(45)).await?;
+        stored_by(&stack.api(), &convs, &acked, Duration::from_secs(45)).await?;
     senders_order_kept(&acked, &seqs)?;
     let took = all_stored.saturating_duration_since(killed);
     ensure!(

@@ -12,8 +12,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind, consumer::PriorityPolicy, consumer::PullConsumer};
-use parley_jetstream::{PIN_TTL, PINNED_GROUP, PROGRESS_EVERY};
 use futures::StreamExt;
+use parley_jetstream::{PIN_TTL, PINNED_GROUP, PROGRESS_EVERY};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -27,9 +27,10 @@ pub enum Outcome {
     Ack,
     /// Redeliver after the delay (a transient failure).
     Retry(Duration),
-    /// Redeliver after the delay, because it must wait for something else (an earlier message
-    /// in flight elsewhere); not a failure, so it never pauses the loop.
-    Wait(Duration),
+    /// Not yet: it must wait for something else (an earlier message still in flight). The loop
+    /// keeps it (reporting progress) and offers it again with the next batch, ahead of what is
+    /// new; not a failure, so it never pauses the loop.
+    Wait,
     /// Never redeliver (a poison message; it was reported).
     Reject,
 }
@@ -78,6 +79,38 @@ impl InFlight {
         }
     }
 }
+
+/// Messages a handler answered [`Outcome::Wait`]: held here, unacked, in delivery order.
+struct Waiting {
+    msgs: Vec<jetstream::Message>,
+    progressed: Instant,
+}
+
+impl Waiting {
+    async fn keep_alive(&mut self) {
+        if !self.msgs.is_empty() && self.progressed.elapsed() >= PROGRESS_EVERY {
+            progress(&self.msgs).await;
+            self.progressed = Instant::now();
+        }
+    }
+
+    fn push(&mut self, msg: jetstream::Message) {
+        if self.msgs.is_empty() {
+            self.progressed = Instant::now();
+        }
+        self.msgs.push(msg);
+    }
+
+    /// Hand everything back to the server (stopping or pausing).
+    async fn release(&mut self, delay: Option<Duration>) {
+        for msg in self.msgs.drain(..) {
+            let _ = msg.ack_with(AckKind::Nak(delay)).await;
+        }
+    }
+}
+
+/// How soon waiting messages are offered again when nothing new arrives.
+const REOFFER: Duration = Duration::from_millis(50);
 
 /// One in-progress report per message: its ack wait starts again.
 async fn progress(batch: &[jetstream::Message]) {
@@ -139,6 +172,10 @@ pub async fn run<H: BatchHandler>(
     let _ = consumer.info().await;
     let (group, expires, heartbeat) = pull_shape(&consumer);
     let mut ticker = progress_ticker();
+    let mut waiting = Waiting {
+        msgs: Vec::new(),
+        progressed: Instant::now(),
+    };
     // Consecutive batches in which every message failed.
     let mut failing: u32 = 0;
     loop {
@@ -176,7 +213,7 @@ pub async fn run<H: BatchHandler>(
                 _ = shutdown.cancelled() => break,
                 outcomes = stored(&mut in_flight), if !in_flight.is_empty() => {
                     let Some(done) = in_flight.pop_front() else { continue };
-                    if finish(done, outcomes, name).await {
+                    if finish(done, outcomes, name, &mut waiting).await {
                         failing = failing.saturating_add(1);
                         break;
                     }
@@ -187,14 +224,19 @@ pub async fn run<H: BatchHandler>(
                     }
                     continue;
                 }
-                _ = ticker.tick(), if !in_flight.is_empty() => {
+                _ = ticker.tick(), if !in_flight.is_empty() || !waiting.msgs.is_empty() => {
                     keep_alive(&mut in_flight).await;
+                    waiting.keep_alive().await;
                     continue;
                 }
+                _ = tokio::time::sleep(REOFFER), if !waiting.msgs.is_empty() => Some(Vec::new()),
                 chunk = messages.next() => chunk,
             };
             let Some(chunk) = chunk else { break };
-            let mut batch = Vec::with_capacity(chunk.len());
+            let fresh = chunk.len();
+            // What waits goes first: it was delivered before anything in this chunk.
+            let mut batch = std::mem::take(&mut waiting.msgs);
+            batch.reserve(chunk.len());
             for item in chunk {
                 match item {
                     Ok(msg) => batch.push(msg),
@@ -208,11 +250,12 @@ pub async fn run<H: BatchHandler>(
             if batch.is_empty() {
                 continue;
             }
-            let next = begin(&handler, batch, name, &mut in_flight, &mut ticker).await;
+            let next = begin(&handler, batch, fresh, name, &mut in_flight, &mut ticker).await;
             in_flight.push_back(next);
             let mut all_failed = false;
             while in_flight.len() > depth {
-                all_failed |= settle(&mut in_flight, name, &mut ticker).await == Some(true);
+                all_failed |=
+                    settle(&mut in_flight, name, &mut ticker, &mut waiting).await == Some(true);
             }
             if all_failed {
                 failing = failing.saturating_add(1);
@@ -220,7 +263,7 @@ pub async fn run<H: BatchHandler>(
             }
             // While failing, batches are single messages handled to the end, one at a time.
             if failing > 0 {
-                if settle_all(&mut in_flight, name, &mut ticker).await {
+                if settle_all(&mut in_flight, name, &mut ticker, &mut waiting).await {
                     failing = failing.saturating_add(1);
                     break;
                 }
@@ -232,7 +275,7 @@ pub async fn run<H: BatchHandler>(
                 break;
             }
         }
-        if settle_all(&mut in_flight, name, &mut ticker).await && failing == 0 {
+        if settle_all(&mut in_flight, name, &mut ticker, &mut waiting).await && failing == 0 {
             failing = 1;
         }
         // Messages the server already pushed to this pull are redelivered after ack_wait; when
@@ -240,6 +283,7 @@ pub async fn run<H: BatchHandler>(
         let pause = (failing > 0 && !shutdown.is_cancelled())
             .then(|| backoff(failing, Duration::from_millis(500), Duration::from_secs(30)));
         if shutdown.is_cancelled() || pause.is_some() {
+            waiting.release(pause).await;
             while let Some(Some(chunk)) = futures::FutureExt::now_or_never(messages.next()) {
                 for msg in chunk.into_iter().flatten() {
                     let _ = msg.ack_with(AckKind::Nak(pause)).await;
@@ -283,11 +327,13 @@ fn batch_traces(batch: &[jetstream::Message]) -> Vec<TraceId> {
 async fn begin<H: BatchHandler>(
     handler: &H,
     batch: Vec<jetstream::Message>,
+    fresh: usize,
     name: &'static str,
     in_flight: &mut VecDeque<InFlight>,
     ticker: &mut tokio::time::Interval,
 ) -> InFlight {
-    metrics::counter!(m::CONSUMER_RECEIVED, "consumer" => name).increment(batch.len() as u64);
+    // Messages offered again after waiting were counted when they arrived.
+    metrics::counter!(m::CONSUMER_RECEIVED, "consumer" => name).increment(fresh as u64);
     metrics::histogram!(m::CONSUMER_BATCH_SIZE, "consumer" => name).record(batch.len() as f64);
     let redelivered = batch
         .iter()
@@ -357,6 +403,7 @@ async fn settle(
     in_flight: &mut VecDeque<InFlight>,
     name: &'static str,
     ticker: &mut tokio::time::Interval,
+    waiting: &mut Waiting,
 ) -> Option<bool> {
     let mut done = in_flight.pop_front()?;
     let outcomes = loop {
@@ -365,10 +412,11 @@ async fn settle(
             _ = ticker.tick() => {
                 done.keep_alive().await;
                 keep_alive(in_flight).await;
+                waiting.keep_alive().await;
             }
         }
     };
-    Some(finish(done, outcomes, name).await)
+    Some(finish(done, outcomes, name, waiting).await)
 }
 
 /// Settle every batch in flight, oldest first; true when the last of them wholly failed.
@@ -376,9 +424,10 @@ async fn settle_all(
     in_flight: &mut VecDeque<InFlight>,
     name: &'static str,
     ticker: &mut tokio::time::Interval,
+    waiting: &mut Waiting,
 ) -> bool {
     let mut last_failed = false;
-    while let Some(failed) = settle(in_flight, name, ticker).await {
+    while let Some(failed) = settle(in_flight, name, ticker, waiting).await {
         last_failed = failed;
     }
     last_failed
@@ -408,10 +457,15 @@ pub fn after_stores(
     })
 }
 
-async fn finish(done: InFlight, outcomes: Vec<Outcome>, name: &'static str) -> bool {
+async fn finish(
+    done: InFlight,
+    outcomes: Vec<Outcome>,
+    name: &'static str,
+    waiting: &mut Waiting,
+) -> bool {
     traced(
         &done.traces,
-        finish_outcomes(done.batch, done.started, outcomes, name),
+        finish_outcomes(done.batch, done.started, outcomes, name, waiting),
     )
     .await
 }
@@ -422,11 +476,13 @@ async fn finish_outcomes(
     started: Instant,
     outcomes: Vec<Outcome>,
     name: &'static str,
+    waiting: &mut Waiting,
 ) -> bool {
     metrics::histogram!(m::CONSUMER_BATCH_SECONDS, "consumer" => name)
         .record(started.elapsed().as_secs_f64());
     let mut retried = 0;
-    for (i, msg) in batch.iter().enumerate() {
+    let size = batch.len();
+    for (i, msg) in batch.into_iter().enumerate() {
         let outcome = outcomes
             .get(i)
             .copied()
@@ -437,7 +493,11 @@ async fn finish_outcomes(
                 retried += 1;
                 AckKind::Nak(Some(d))
             }
-            Outcome::Wait(d) => AckKind::Nak(Some(d)),
+            Outcome::Wait => {
+                metrics::counter!(m::CONSUMER_WAITED, "consumer" => name).increment(1);
+                waiting.push(msg);
+                continue;
+            }
             Outcome::Reject => AckKind::Term,
         };
         if let Err(error) = msg.ack_with(kind).await {
@@ -446,20 +506,13 @@ async fn finish_outcomes(
                 .increment(1);
         } else if outcome == Outcome::Ack {
             metrics::counter!(m::CONSUMER_PROCESSED, "consumer" => name).increment(1);
-        } else if let Outcome::Wait(_) = outcome {
-            metrics::counter!(m::CONSUMER_WAITED, "consumer" => name).increment(1);
         } else {
             metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "handle")
                 .increment(1);
         }
     }
-    tracing::debug!(
-        consumer = name,
-        size = batch.len(),
-        retried,
-        "batch handled"
-    );
-    retried == batch.len()
+    tracing::debug!(consumer = name, size, retried, "batch handled");
+    retried == size
 }
 
 /// Export this consumer's counters at 0 from the start: a series that appears only with its

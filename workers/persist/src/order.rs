@@ -16,12 +16,11 @@
 //! redelivered. Until the consumer's ack floor passes everything delivered up to then, each
 //! conversation of a batch is checked against the stream: every command of it after the ack
 //! floor and before a batch command must be stored already or be in the batch. A batch command
-//! behind one that is neither waits (it is redelivered after a short delay), and so does every
-//! later command of its conversation in the batch.
+//! behind one that is neither waits (the consume loop keeps it and offers it again with the next
+//! batch), and so does every later command of its conversation in the batch.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::PullConsumer, stream::LastRawMessageErrorKind};
 use parley_contracts::events::MessageCommand;
@@ -30,8 +29,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 /// Stream lookups per conversation and batch at most; beyond, the rest waits (a conversation
-/// with more unsettled commands than this is worked off over several batches).
-const MAX_LOOKUPS: usize = 64;
+/// with more unsettled commands than this is worked off over several batches). Redelivered
+/// commands cost one each; runs of new deliveries one per run.
+const MAX_LOOKUPS: usize = 1024;
 
 pub struct Order {
     consumer: PullConsumer,
@@ -46,7 +46,13 @@ struct State {
     next: Option<u64>,
     /// While set, batches are checked against the stream, until the ack floor reaches it.
     until: Option<u64>,
+    /// While checking: per conversation, the stream sequence of the last command this instance
+    /// stored. Commands are stored in stream order, so everything before it is settled.
+    settled: HashMap<Uuid, u64>,
 }
+
+/// Conversations remembered in [`State::settled`] at most (it is dropped when checks end).
+const MAX_SETTLED: usize = 100_000;
 
 /// A batch command's place: its index in the batch and its stream sequence.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +68,19 @@ impl Order {
             commands,
             db,
             state: Mutex::new(State::default()),
+        }
+    }
+
+    /// `conv`'s command at `stream_seq` is stored (while checking, it spares lookups).
+    pub fn stored(&self, conv: Uuid, stream_seq: u64) {
+        if let Ok(mut s) = self.state.lock()
+            && s.until.is_some()
+        {
+            if s.settled.len() >= MAX_SETTLED {
+                s.settled.clear();
+            }
+            let e = s.settled.entry(conv).or_insert(0);
+            *e = (*e).max(stream_seq);
         }
     }
 
@@ -104,10 +123,12 @@ impl Order {
             if floor >= until {
                 tracing::info!(floor, "every earlier delivery settled; order checks end");
                 s.until = None;
+                s.settled.clear();
                 return HashSet::new();
             }
             s.until = Some(until);
         }
+        let runs = dense_runs(batch);
         // Each conversation's commands, by stream sequence.
         let mut convs: BTreeMap<Uuid, Vec<Placed>> = BTreeMap::new();
         for (i, cmd) in commands {
@@ -120,7 +141,14 @@ impl Order {
         let mut held = HashSet::new();
         for (conv, mut placed) in convs {
             placed.sort_by_key(|p| p.stream_seq);
-            let cut = self.first_unsettled(conv, floor, &placed).await;
+            let start = self
+                .state
+                .lock()
+                .ok()
+                .and_then(|s| s.settled.get(&conv).copied())
+                .unwrap_or(0)
+                .max(floor);
+            let cut = self.first_unsettled(conv, start, &placed, &runs).await;
             if let Some(cut) = cut {
                 held.extend(
                     placed
@@ -150,6 +178,8 @@ impl Order {
         let mut gap = false;
         for msg in batch {
             match msg.info() {
+                // Offered again after waiting here: seen before.
+                Ok(info) if s.next.is_some_and(|n| info.consumer_sequence < n) => {}
                 Ok(info) => {
                     gap |= s.next != Some(info.consumer_sequence) || info.delivered > 1;
                     s.next = Some(info.consumer_sequence + 1);
@@ -166,13 +196,19 @@ impl Order {
         (gap || s.until.is_some()).then_some(gap)
     }
 
-    /// The stream sequence of the first command of `conv` after `floor` and before the last of
-    /// `placed` that is neither in `placed` nor stored; `None` when there is none.
-    async fn first_unsettled(&self, conv: Uuid, floor: u64, placed: &[Placed]) -> Option<u64> {
+    /// The stream sequence of the first command of `conv` after `settled` and before the last
+    /// of `placed` that is neither in `placed` nor stored; `None` when there is none.
+    async fn first_unsettled(
+        &self,
+        conv: Uuid,
+        settled: u64,
+        placed: &[Placed],
+        runs: &[(u64, u64)],
+    ) -> Option<u64> {
         let last = placed.last().map(|p| p.stream_seq)?;
         let mine: HashSet<u64> = placed.iter().map(|p| p.stream_seq).collect();
         let subject = subjects::cmd_msg(conv);
-        let mut from = floor + 1;
+        let mut from = settled + 1;
         for _ in 0..MAX_LOOKUPS {
             if from > last {
                 return None;
@@ -197,15 +233,24 @@ impl Order {
             }
             from = msg.sequence + 1;
             if mine.contains(&msg.sequence) {
+                // Whatever else of the conversation lies in the same dense run is in the batch.
+                if let Some(&(_, end)) =
+                    runs.iter().find(|(a, b)| (*a..=*b).contains(&msg.sequence))
+                {
+                    from = end + 1;
+                }
                 continue;
             }
             // An undecodable command is refused, never stored: nothing to wait for.
             let Ok(cmd) = serde_json::from_slice::<MessageCommand>(&msg.payload) else {
                 continue;
             };
-            match self.stored(cmd.id).await {
+            match self.is_stored(cmd.id).await {
                 Ok(true) => continue,
-                Ok(false) => return Some(msg.sequence),
+                Ok(false) => {
+                    tracing::debug!(%conv, unsettled = msg.sequence, "waits for an earlier command");
+                    return Some(msg.sequence);
+                }
                 Err(error) => {
                     tracing::warn!(%error, "store lookup failed; the conversation waits");
                     return Some(msg.sequence);
@@ -215,7 +260,7 @@ impl Order {
         Some(from.saturating_sub(1))
     }
 
-    async fn stored(&self, command: Uuid) -> sqlx::Result<bool> {
+    async fn is_stored(&self, command: Uuid) -> sqlx::Result<bool> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE command_id = $1)")
             .bind(command)
             .fetch_one(&self.db)
@@ -223,9 +268,25 @@ impl Order {
     }
 }
 
-/// How long a held-back command waits before it is offered again: longer with each delivery, so
-/// a long wait spends few of the consumer's deliveries.
-pub fn retry_after(batch_msg: &jetstream::Message) -> Duration {
-    let delivered = batch_msg.info().map(|i| i.delivered).unwrap_or(1).max(1) as u64;
-    Duration::from_millis((200 * delivered).min(1_000))
+/// Stream-sequence ranges of the batch that it holds whole: runs of first deliveries with
+/// consecutive delivery numbers. First deliveries follow stream order, so no message of the
+/// consumer between two such neighbours went anywhere else.
+fn dense_runs(batch: &[jetstream::Message]) -> Vec<(u64, u64)> {
+    let mut firsts: Vec<(u64, u64)> = batch
+        .iter()
+        .filter_map(|m| m.info().ok())
+        .filter(|i| i.delivered == 1)
+        .map(|i| (i.consumer_sequence, i.stream_sequence))
+        .collect();
+    firsts.sort_unstable();
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    let mut prev: Option<(u64, u64)> = None; // (consumer seq, stream seq) of the run's last
+    for (cs, ss) in firsts {
+        match (prev, runs.last_mut()) {
+            (Some((pc, ps)), Some(run)) if cs == pc + 1 && ss > ps => run.1 = ss,
+            _ => runs.push((ss, ss)),
+        }
+        prev = Some((cs, ss));
+    }
+    runs
 }

@@ -22,7 +22,7 @@ use parley_kit::trace;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use crate::order::{self, Order};
+use crate::order::Order;
 use crate::store;
 
 pub struct Sequencer {
@@ -87,7 +87,7 @@ impl BatchHandler for Sequencer {
         let held = self.order.held_back(batch, &commands).await;
         if !held.is_empty() {
             for &i in &held {
-                outcomes[i] = Outcome::Wait(order::retry_after(&batch[i]));
+                outcomes[i] = Outcome::Wait;
             }
             commands.retain(|(i, _)| !held.contains(i));
         }
@@ -139,6 +139,12 @@ impl BatchHandler for Sequencer {
         let mut events = Vec::with_capacity(done.len());
         let mut published = Vec::with_capacity(done.len());
         for (i, d) in &done {
+            if let Done::Event(evt, _) = d
+                && let Ok(info) = batch[*i].info()
+            {
+                self.order
+                    .stored(evt.message.conversation_id, info.stream_sequence);
+            }
             match d {
                 Done::Event(evt, fresh) => match serde_json::to_vec(evt.as_ref()) {
                     Ok(payload) => {
