@@ -155,11 +155,15 @@ fn senders_order_kept(
 ) -> anyhow::Result<()> {
     for (conv, ids) in acked {
         let order: Vec<u64> = ids.iter().map(|id| seqs[id]).collect();
-        let inversions = order.windows(2).filter(|w| w[0] > w[1]).count();
+        let inverted: Vec<&[u64]> = order.windows(2).filter(|w| w[0] > w[1]).collect();
         ensure!(
-            inversions == 0,
-            "{inversions} messages of one sender in {conv} have a lower seq than one it sent \
-             before (seqs in send order: {order:?})"
+            inverted.is_empty(),
+            "{} messages of one sender in {conv} have a lower seq than the one it sent just \
+             before ({} sent; first: seq {} after {})",
+            inverted.len(),
+            order.len(),
+            inverted[0][1],
+            inverted[0][0],
         );
     }
     Ok(())
