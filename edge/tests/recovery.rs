@@ -252,3 +252,79 @@ async fn of_two_persists_the_survivor_takes_over_within_seconds_in_order() -> an
     stack.persist = Some(survivor);
     Ok(())
 }
+
+/// A send whose PubAck the edge never saw (NATS died mid-publish) but that JetStream stored:
+/// the client, told `unavailable`, retries with the same id and gets `accepted`, and the
+/// message keeps the place of its stored copy — stored once, before what was sent after.
+#[tokio::test]
+async fn a_retried_send_whose_first_copy_was_stored_keeps_its_place() -> anyhow::Result<()> {
+    use parley_contracts::events::{MessageAction, MessageCommand};
+    let stack = Stack::start().await?;
+    let api = stack.api();
+    let (alice, bob, conv) = api.direct_pair().await?;
+    let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
+    let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
+    let acked = |id: Uuid| {
+        let id = id.to_string();
+        move |v: &serde_json::Value| v["ref"] == id.as_str()
+    };
+    let b1 = b.send_message(conv, "b1").await?;
+    ensure!(b.recv_until(acked(b1)).await?["type"] == "ack");
+    // Alice's first attempt, as the edge publishes it; its PubAck is lost on the way back.
+    let x = Uuid::now_v7();
+    let cmd = MessageCommand {
+        v: parley_contracts::SCHEMA_VERSION,
+        id: x,
+        conversation_id: conv,
+        sender_id: alice.id,
+        accepted_at: chrono::Utc::now(),
+        action: MessageAction::Send {
+            body: "x".into(),
+            reply_to: None,
+            mentions: Vec::new(),
+            forward_from: None,
+        },
+    };
+    let js = async_nats::jetstream::new(async_nats::connect(stack.nats.url()).await?);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", x.to_string().as_str());
+    js.publish_with_headers(
+        parley_contracts::subjects::cmd_msg(conv),
+        headers,
+        serde_json::to_vec(&cmd)?.into(),
+    )
+    .await?
+    .await?;
+    let b2 = b.send_message(conv, "b2").await?;
+    ensure!(b.recv_until(acked(b2)).await?["type"] == "ack");
+    // The retry, same id and body: accepted.
+    a.send(
+        serde_json::json!({"type": "message:send", "id": x, "conversationId": conv, "body": "x"}),
+    )
+    .await?;
+    let v = a.recv_until(acked(x)).await?;
+    ensure!(v["type"] == "ack" && v["status"] == "accepted", "{v}");
+    let a2 = a.send_message(conv, "a2").await?;
+    ensure!(a.recv_until(acked(a2)).await?["type"] == "ack");
+    let want: Vec<(u64, String)> = [(1, b1), (2, x), (3, b2), (4, a2)]
+        .into_iter()
+        .map(|(s, id)| (s, id.to_string()))
+        .collect();
+    let deadline = Instant::now() + parley_testkit::TIMEOUT;
+    loop {
+        let mut stored: Vec<(u64, String)> = history(&api, &bob.token, conv)
+            .await?
+            .iter()
+            .filter_map(|m| Some((m["seq"].as_u64()?, m["id"].as_str()?.to_string())))
+            .collect();
+        stored.sort();
+        if stored == want {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "stored {stored:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -272,15 +272,22 @@ impl Order {
 /// consecutive delivery numbers. First deliveries follow stream order, so no message of the
 /// consumer between two such neighbours went anywhere else.
 fn dense_runs(batch: &[jetstream::Message]) -> Vec<(u64, u64)> {
-    let mut firsts: Vec<(u64, u64)> = batch
-        .iter()
-        .filter_map(|m| m.info().ok())
-        .filter(|i| i.delivered == 1)
-        .map(|i| (i.consumer_sequence, i.stream_sequence))
-        .collect();
+    runs_of(
+        batch
+            .iter()
+            .filter_map(|m| m.info().ok())
+            .filter(|i| i.delivered == 1)
+            .map(|i| (i.consumer_sequence, i.stream_sequence))
+            .collect(),
+    )
+}
+
+/// Runs of `(delivery number, stream sequence)` pairs with consecutive delivery numbers, as
+/// inclusive stream-sequence ranges.
+fn runs_of(mut firsts: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     firsts.sort_unstable();
     let mut runs: Vec<(u64, u64)> = Vec::new();
-    let mut prev: Option<(u64, u64)> = None; // (consumer seq, stream seq) of the run's last
+    let mut prev: Option<(u64, u64)> = None;
     for (cs, ss) in firsts {
         match (prev, runs.last_mut()) {
             (Some((pc, ps)), Some(run)) if cs == pc + 1 && ss > ps => run.1 = ss,
@@ -289,4 +296,18 @@ fn dense_runs(batch: &[jetstream::Message]) -> Vec<(u64, u64)> {
         prev = Some((cs, ss));
     }
     runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs_of;
+
+    #[test]
+    fn runs_break_where_a_delivery_went_elsewhere() {
+        // Deliveries 7, 8, 9 (stream 20, 22, 25), 11 (stream 30: 10 went elsewhere), 12.
+        let runs = runs_of(vec![(11, 30), (7, 20), (9, 25), (8, 22), (12, 31)]);
+        assert_eq!(runs, vec![(20, 25), (30, 31)]);
+        assert_eq!(runs_of(vec![(3, 9)]), vec![(9, 9)]);
+        assert!(runs_of(Vec::new()).is_empty());
+    }
 }

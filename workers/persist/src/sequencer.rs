@@ -93,7 +93,7 @@ impl BatchHandler for Sequencer {
         }
         // Lock allocator rows in one global order so concurrent instances cannot deadlock;
         // within a conversation, stream order (a redelivery may arrive after later commands).
-        commands.sort_by_key(|(i, c)| {
+        commands.sort_by_cached_key(|(i, c)| {
             let stream_seq = batch[*i].info().map(|m| m.stream_sequence).unwrap_or(0);
             (c.conversation_id, stream_seq)
         });
