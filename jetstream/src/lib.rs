@@ -75,13 +75,32 @@ pub fn streams(t: Topology) -> Vec<stream::Config> {
     ]
 }
 
-/// A durable pull consumer with explicit acks, 30 s to ack and 20 deliveries at most.
+/// How long a delivered message may go unacknowledged before JetStream hands it out again: the
+/// time a killed instance's in-flight work waits before another instance (or its replacement)
+/// gets it. Short, because a live instance that holds a batch longer reports progress
+/// (`AckKind::Progress`, sent by the kit's consume loop every [`PROGRESS_EVERY`]), so only a
+/// dead or stalled instance lets it run out.
+pub const ACK_WAIT: Duration = Duration::from_secs(2);
+
+/// How often a consume loop reports progress on the messages it holds: a quarter of
+/// [`ACK_WAIT`], so three reports may be lost or late before a message is redelivered.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// The priority group of a consumer with one active puller (`PriorityPolicy::PinnedClient`).
+pub const PINNED_GROUP: &str = "active";
+
+/// How long the pinned puller of such a consumer may stay silent (no pull request) before the
+/// server pins a standby instead: how soon a survivor takes over from a killed instance.
+/// Pull requests of these consumers expire after a third of it, so a live one renews in time.
+pub const PIN_TTL: Duration = Duration::from_secs(2);
+
+/// A durable pull consumer with explicit acks, [`ACK_WAIT`] to ack and 20 deliveries at most.
 fn durable(name: &str, filter: &str, max_ack_pending: i64) -> pull::Config {
     pull::Config {
         durable_name: Some(name.into()),
         filter_subject: filter.into(),
         ack_policy: jetstream::consumer::AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(30),
+        ack_wait: ACK_WAIT,
         max_deliver: 20,
         max_ack_pending,
         ..Default::default()
@@ -95,7 +114,16 @@ pub fn consumers() -> Vec<(&'static str, pull::Config)> {
     vec![
         (
             st::COMMANDS,
-            durable(cons::PERSIST, subjects::CMD_MSG_ALL, 4096),
+            // One instance sequences at a time (the server pins it; others stand by and take
+            // over within PIN_TTL of its last pull): with several pulling at once, commands of
+            // one conversation would be in flight at two instances, and the later one could be
+            // sequenced first. Persist's order guard covers a takeover (`persist/src/order.rs`).
+            pull::Config {
+                priority_policy: jetstream::consumer::PriorityPolicy::PinnedClient,
+                priority_groups: vec![PINNED_GROUP.into()],
+                priority_timeout: PIN_TTL,
+                ..durable(cons::PERSIST, subjects::CMD_MSG_ALL, 4096)
+            },
         ),
         (
             st::EVENTS,

@@ -1,14 +1,19 @@
 //! The consume loop: durable pull consumer → batches of what is ready → handler → ack/nak/term.
 //!
 //! Handlers must be idempotent: JetStream redelivers anything not acked within `ack_wait`
-//! (a crash, a slow batch), so every message may be seen more than once.
+//! (a crash, a stall), so every message may be seen more than once. `ack_wait` is short
+//! ([`parley_jetstream::ACK_WAIT`]) so that a killed instance's batch comes back within seconds;
+//! the loop reports progress on every message it holds longer than
+//! [`parley_jetstream::PROGRESS_EVERY`] (one `+WPI` each, only for batches that take that long),
+//! so a live instance's slow batch is not handed to another meanwhile.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
+use async_nats::jetstream::{self, AckKind, consumer::PriorityPolicy, consumer::PullConsumer};
 use futures::StreamExt;
+use parley_jetstream::{PIN_TTL, PINNED_GROUP, PROGRESS_EVERY};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -22,6 +27,10 @@ pub enum Outcome {
     Ack,
     /// Redeliver after the delay (a transient failure).
     Retry(Duration),
+    /// Not yet: it must wait for something else (an earlier message still in flight). The loop
+    /// keeps it (reporting progress) and offers it again with the next batch, ahead of what is
+    /// new; not a failure, so it never pauses the loop.
+    Wait,
     /// Never redeliver (a poison message; it was reported).
     Reject,
 }
@@ -56,7 +65,82 @@ struct InFlight {
     batch: Vec<jetstream::Message>,
     finishing: Finishing,
     started: Instant,
+    /// When JetStream last heard of this batch (delivery or progress report).
+    progressed: Instant,
     traces: Vec<TraceId>,
+}
+
+impl InFlight {
+    /// Tell JetStream the batch is still being worked on, if it has not heard so for a while.
+    async fn keep_alive(&mut self) {
+        if self.progressed.elapsed() >= PROGRESS_EVERY {
+            progress(&self.batch).await;
+            self.progressed = Instant::now();
+        }
+    }
+}
+
+/// Messages a handler answered [`Outcome::Wait`]: held here, unacked, in delivery order.
+struct Waiting {
+    msgs: Vec<jetstream::Message>,
+    progressed: Instant,
+}
+
+impl Waiting {
+    async fn keep_alive(&mut self) {
+        if !self.msgs.is_empty() && self.progressed.elapsed() >= PROGRESS_EVERY {
+            progress(&self.msgs).await;
+            self.progressed = Instant::now();
+        }
+    }
+
+    fn push(&mut self, msg: jetstream::Message) {
+        if self.msgs.is_empty() {
+            self.progressed = Instant::now();
+        }
+        self.msgs.push(msg);
+    }
+
+    /// Hand everything back to the server (stopping or pausing).
+    async fn release(&mut self, delay: Option<Duration>) {
+        for msg in self.msgs.drain(..) {
+            let _ = msg.ack_with(AckKind::Nak(delay)).await;
+        }
+    }
+}
+
+/// How soon waiting messages are offered again when nothing new arrives.
+const REOFFER: Duration = Duration::from_millis(50);
+
+/// One in-progress report per message: its ack wait starts again.
+async fn progress(batch: &[jetstream::Message]) {
+    for msg in batch {
+        let _ = msg.ack_with(AckKind::Progress).await;
+    }
+}
+
+async fn keep_alive(in_flight: &mut VecDeque<InFlight>) {
+    for f in in_flight.iter_mut() {
+        f.keep_alive().await;
+    }
+}
+
+/// A timer for progress reports.
+fn progress_ticker() -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
+/// How this consumer is pulled: a pinned one (one active instance) in its priority group, with
+/// pull requests that expire (and are renewed) well within the pin's TTL, else long pulls.
+fn pull_shape(consumer: &PullConsumer) -> (Option<&'static str>, Duration, Duration) {
+    if consumer.cached_info().config.priority_policy == PriorityPolicy::PinnedClient {
+        let expires = PIN_TTL / 3;
+        (Some(PINNED_GROUP), expires, expires / 3)
+    } else {
+        (None, Duration::from_secs(30), Duration::from_secs(5))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +170,12 @@ pub async fn run<H: BatchHandler>(
     init_counters(name);
     spawn_lag_exporter(consumer.clone(), name, shutdown.clone());
     let _ = consumer.info().await;
+    let (group, expires, heartbeat) = pull_shape(&consumer);
+    let mut ticker = progress_ticker();
+    let mut waiting = Waiting {
+        msgs: Vec::new(),
+        progressed: Instant::now(),
+    };
     // Consecutive batches in which every message failed.
     let mut failing: u32 = 0;
     loop {
@@ -93,13 +183,16 @@ pub async fn run<H: BatchHandler>(
             break;
         }
         let batch_size = if failing > 0 { 1 } else { opts.max_batch };
-        let messages = consumer
+        let pull = consumer
             .stream()
             .max_messages_per_batch(batch_size)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
-            .messages()
-            .await;
+            .heartbeat(heartbeat)
+            .expires(expires);
+        let pull = match group {
+            Some(g) => pull.group(g),
+            None => pull,
+        };
+        let messages = pull.messages().await;
         let mut messages = match messages {
             Ok(s) => s.ready_chunks(batch_size),
             Err(error) => {
@@ -120,7 +213,7 @@ pub async fn run<H: BatchHandler>(
                 _ = shutdown.cancelled() => break,
                 outcomes = stored(&mut in_flight), if !in_flight.is_empty() => {
                     let Some(done) = in_flight.pop_front() else { continue };
-                    if finish(done, outcomes, name).await {
+                    if finish(done, outcomes, name, &mut waiting).await {
                         failing = failing.saturating_add(1);
                         break;
                     }
@@ -131,10 +224,19 @@ pub async fn run<H: BatchHandler>(
                     }
                     continue;
                 }
+                _ = ticker.tick(), if !in_flight.is_empty() || !waiting.msgs.is_empty() => {
+                    keep_alive(&mut in_flight).await;
+                    waiting.keep_alive().await;
+                    continue;
+                }
+                _ = tokio::time::sleep(REOFFER), if !waiting.msgs.is_empty() => Some(Vec::new()),
                 chunk = messages.next() => chunk,
             };
             let Some(chunk) = chunk else { break };
-            let mut batch = Vec::with_capacity(chunk.len());
+            let fresh = chunk.len();
+            // What waits goes first: it was delivered before anything in this chunk.
+            let mut batch = std::mem::take(&mut waiting.msgs);
+            batch.reserve(chunk.len());
             for item in chunk {
                 match item {
                     Ok(msg) => batch.push(msg),
@@ -148,11 +250,12 @@ pub async fn run<H: BatchHandler>(
             if batch.is_empty() {
                 continue;
             }
-            let next = begin(&handler, batch, name).await;
+            let next = begin(&handler, batch, fresh, name, &mut in_flight, &mut ticker).await;
             in_flight.push_back(next);
             let mut all_failed = false;
             while in_flight.len() > depth {
-                all_failed |= settle(&mut in_flight, name).await == Some(true);
+                all_failed |=
+                    settle(&mut in_flight, name, &mut ticker, &mut waiting).await == Some(true);
             }
             if all_failed {
                 failing = failing.saturating_add(1);
@@ -160,7 +263,7 @@ pub async fn run<H: BatchHandler>(
             }
             // While failing, batches are single messages handled to the end, one at a time.
             if failing > 0 {
-                if settle_all(&mut in_flight, name).await {
+                if settle_all(&mut in_flight, name, &mut ticker, &mut waiting).await {
                     failing = failing.saturating_add(1);
                     break;
                 }
@@ -172,7 +275,7 @@ pub async fn run<H: BatchHandler>(
                 break;
             }
         }
-        if settle_all(&mut in_flight, name).await && failing == 0 {
+        if settle_all(&mut in_flight, name, &mut ticker, &mut waiting).await && failing == 0 {
             failing = 1;
         }
         // Messages the server already pushed to this pull are redelivered after ack_wait; when
@@ -180,6 +283,7 @@ pub async fn run<H: BatchHandler>(
         let pause = (failing > 0 && !shutdown.is_cancelled())
             .then(|| backoff(failing, Duration::from_millis(500), Duration::from_secs(30)));
         if shutdown.is_cancelled() || pause.is_some() {
+            waiting.release(pause).await;
             while let Some(Some(chunk)) = futures::FutureExt::now_or_never(messages.next()) {
                 for msg in chunk.into_iter().flatten() {
                     let _ = msg.ack_with(AckKind::Nak(pause)).await;
@@ -218,13 +322,18 @@ fn batch_traces(batch: &[jetstream::Message]) -> Vec<TraceId> {
     ids
 }
 
-/// Count the batch in and run the handler's first step, inside the batch's trace span.
+/// Count the batch in and run the handler's first step, inside the batch's trace span; while it
+/// runs, the batch and those in flight keep reporting progress.
 async fn begin<H: BatchHandler>(
     handler: &H,
     batch: Vec<jetstream::Message>,
+    fresh: usize,
     name: &'static str,
+    in_flight: &mut VecDeque<InFlight>,
+    ticker: &mut tokio::time::Interval,
 ) -> InFlight {
-    metrics::counter!(m::CONSUMER_RECEIVED, "consumer" => name).increment(batch.len() as u64);
+    // Messages offered again after waiting were counted when they arrived.
+    metrics::counter!(m::CONSUMER_RECEIVED, "consumer" => name).increment(fresh as u64);
     metrics::histogram!(m::CONSUMER_BATCH_SIZE, "consumer" => name).record(batch.len() as f64);
     let redelivered = batch
         .iter()
@@ -236,12 +345,29 @@ async fn begin<H: BatchHandler>(
     }
     let started = Instant::now();
     let traces = batch_traces(&batch);
-    let finishing = traced(&traces, handler.start(&batch)).await;
+    let mut progressed = started;
+    let finishing = {
+        let first = traced(&traces, handler.start(&batch));
+        tokio::pin!(first);
+        loop {
+            tokio::select! {
+                finishing = &mut first => break finishing,
+                _ = ticker.tick() => {
+                    if progressed.elapsed() >= PROGRESS_EVERY {
+                        progress(&batch).await;
+                        progressed = Instant::now();
+                    }
+                    keep_alive(in_flight).await;
+                }
+            }
+        }
+    };
     let finishing = Box::pin(traced_owned(traces.clone(), finishing));
     InFlight {
         batch,
         finishing,
         started,
+        progressed,
         traces,
     }
 }
@@ -272,20 +398,36 @@ async fn stored(in_flight: &mut VecDeque<InFlight>) -> Vec<Outcome> {
 }
 
 /// Wait for the oldest batch in flight, if any, and ack it; `Some(true)` when every message
-/// failed.
-async fn settle(in_flight: &mut VecDeque<InFlight>, name: &'static str) -> Option<bool> {
-    let outcomes = match in_flight.front_mut() {
-        Some(f) => f.finishing.as_mut().await,
-        None => return None,
+/// failed. Meanwhile every batch in flight keeps reporting progress.
+async fn settle(
+    in_flight: &mut VecDeque<InFlight>,
+    name: &'static str,
+    ticker: &mut tokio::time::Interval,
+    waiting: &mut Waiting,
+) -> Option<bool> {
+    let mut done = in_flight.pop_front()?;
+    let outcomes = loop {
+        tokio::select! {
+            outcomes = done.finishing.as_mut() => break outcomes,
+            _ = ticker.tick() => {
+                done.keep_alive().await;
+                keep_alive(in_flight).await;
+                waiting.keep_alive().await;
+            }
+        }
     };
-    let done = in_flight.pop_front()?;
-    Some(finish(done, outcomes, name).await)
+    Some(finish(done, outcomes, name, waiting).await)
 }
 
 /// Settle every batch in flight, oldest first; true when the last of them wholly failed.
-async fn settle_all(in_flight: &mut VecDeque<InFlight>, name: &'static str) -> bool {
+async fn settle_all(
+    in_flight: &mut VecDeque<InFlight>,
+    name: &'static str,
+    ticker: &mut tokio::time::Interval,
+    waiting: &mut Waiting,
+) -> bool {
     let mut last_failed = false;
-    while let Some(failed) = settle(in_flight, name).await {
+    while let Some(failed) = settle(in_flight, name, ticker, waiting).await {
         last_failed = failed;
     }
     last_failed
@@ -315,10 +457,15 @@ pub fn after_stores(
     })
 }
 
-async fn finish(done: InFlight, outcomes: Vec<Outcome>, name: &'static str) -> bool {
+async fn finish(
+    done: InFlight,
+    outcomes: Vec<Outcome>,
+    name: &'static str,
+    waiting: &mut Waiting,
+) -> bool {
     traced(
         &done.traces,
-        finish_outcomes(done.batch, done.started, outcomes, name),
+        finish_outcomes(done.batch, done.started, outcomes, name, waiting),
     )
     .await
 }
@@ -329,11 +476,13 @@ async fn finish_outcomes(
     started: Instant,
     outcomes: Vec<Outcome>,
     name: &'static str,
+    waiting: &mut Waiting,
 ) -> bool {
     metrics::histogram!(m::CONSUMER_BATCH_SECONDS, "consumer" => name)
         .record(started.elapsed().as_secs_f64());
     let mut retried = 0;
-    for (i, msg) in batch.iter().enumerate() {
+    let size = batch.len();
+    for (i, msg) in batch.into_iter().enumerate() {
         let outcome = outcomes
             .get(i)
             .copied()
@@ -343,6 +492,11 @@ async fn finish_outcomes(
             Outcome::Retry(d) => {
                 retried += 1;
                 AckKind::Nak(Some(d))
+            }
+            Outcome::Wait => {
+                metrics::counter!(m::CONSUMER_WAITED, "consumer" => name).increment(1);
+                waiting.push(msg);
+                continue;
             }
             Outcome::Reject => AckKind::Term,
         };
@@ -357,13 +511,8 @@ async fn finish_outcomes(
                 .increment(1);
         }
     }
-    tracing::debug!(
-        consumer = name,
-        size = batch.len(),
-        retried,
-        "batch handled"
-    );
-    retried == batch.len()
+    tracing::debug!(consumer = name, size, retried, "batch handled");
+    retried == size
 }
 
 /// Export this consumer's counters at 0 from the start: a series that appears only with its
@@ -372,6 +521,7 @@ fn init_counters(name: &'static str) {
     metrics::counter!(m::CONSUMER_RECEIVED, "consumer" => name).increment(0);
     metrics::counter!(m::CONSUMER_PROCESSED, "consumer" => name).increment(0);
     metrics::counter!(m::CONSUMER_REDELIVERIES, "consumer" => name).increment(0);
+    metrics::counter!(m::CONSUMER_WAITED, "consumer" => name).increment(0);
     for stage in ["pull", "handle", "ack"] {
         metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => stage).increment(0);
     }

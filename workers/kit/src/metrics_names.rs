@@ -8,6 +8,8 @@ pub const CONSUMER_PROCESSED: &str = "parley_consumer_processed_total";
 /// Labels `consumer`, `stage` (decode | handle | ack).
 pub const CONSUMER_ERRORS: &str = "parley_consumer_errors_total";
 pub const CONSUMER_REDELIVERIES: &str = "parley_consumer_redeliveries_total";
+/// Messages handed back to wait for an earlier one (persist's order guard after a takeover).
+pub const CONSUMER_WAITED: &str = "parley_consumer_waited_total";
 /// Messages not yet delivered to the consumer (JetStream `num_pending`).
 pub const CONSUMER_LAG: &str = "parley_consumer_lag";
 pub const CONSUMER_ACK_PENDING: &str = "parley_consumer_ack_pending";

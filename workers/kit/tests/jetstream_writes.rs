@@ -280,3 +280,51 @@ async fn a_group_writer_stores_what_queues_within_its_linger_as_one_group() -> a
     );
     Ok(())
 }
+
+/// A durable created by an earlier version (30 s ack wait, every instance pulling) is updated in
+/// place by `apply`: the short ack wait and the pinned puller take effect, and the consumer keeps
+/// its position (nothing already acked is delivered again).
+#[tokio::test]
+async fn apply_updates_an_older_persist_consumer_in_place() -> anyhow::Result<()> {
+    use parley_contracts::subjects::{self, consumer, stream as st};
+    let nats = NatsServer::start()?;
+    let client = async_nats::connect(nats.url()).await?;
+    let js = jetstream::new(client);
+    let topology = parley_jetstream::Topology { replicas: 1 };
+    parley_jetstream::apply_streams(&js, topology).await?;
+    let commands = js.get_stream(st::COMMANDS).await?;
+    let old = commands
+        .create_consumer(pull::Config {
+            durable_name: Some(consumer::PERSIST.into()),
+            filter_subject: subjects::CMD_MSG_ALL.into(),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 20,
+            max_ack_pending: 4096,
+            ..Default::default()
+        })
+        .await?;
+    let conv = uuid::Uuid::now_v7();
+    for i in 0..3 {
+        js.publish(subjects::cmd_msg(conv), format!("{i}").into())
+            .await?
+            .await?;
+    }
+    let mut got = old.fetch().max_messages(3).messages().await?;
+    while let Some(m) = got.next().await {
+        m.map_err(|e| anyhow::anyhow!("{e}"))?
+            .double_ack()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    parley_jetstream::apply(&js, topology).await?;
+    let info = commands.consumer_info(consumer::PERSIST).await?;
+    assert_eq!(info.config.ack_wait, parley_jetstream::ACK_WAIT);
+    assert_eq!(
+        info.config.priority_policy,
+        jetstream::consumer::PriorityPolicy::PinnedClient
+    );
+    assert_eq!(info.ack_floor.stream_sequence, 3, "position kept");
+    assert_eq!(info.num_pending, 0, "nothing acked is delivered again");
+    Ok(())
+}

@@ -4,6 +4,7 @@
 //! It does not deliver anything to users and knows nothing of membership.
 
 mod history;
+mod order;
 mod sequencer;
 mod store;
 
@@ -112,6 +113,13 @@ impl Persist {
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let consumer = parley_jetstream::consumer(&self.js, consumer::PERSIST).await?;
+        let order = order::Order::new(
+            consumer.clone(),
+            self.js
+                .get_stream(parley_contracts::subjects::stream::COMMANDS)
+                .await?,
+            self.db.clone(),
+        );
         let sequencer = sequencer::Sequencer {
             db: self.sequencer_db.clone(),
             js: self.js.clone(),
@@ -129,6 +137,7 @@ impl Persist {
                     )
                 },
             ),
+            order,
         };
         let consuming = parley_kit::consume::run(
             consumer,

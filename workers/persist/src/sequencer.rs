@@ -22,6 +22,7 @@ use parley_kit::trace;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+use crate::order::Order;
 use crate::store;
 
 pub struct Sequencer {
@@ -35,6 +36,8 @@ pub struct Sequencer {
     /// Groups the events of the batches of a short while into one EVENTS write (live copies
     /// on); `None`: each batch's events are written at once.
     pub events_writer: Option<batch::GroupWriter>,
+    /// Holds back a command while an earlier one of its conversation is unsettled.
+    pub order: Order,
 }
 
 /// What one command came to.
@@ -81,9 +84,19 @@ impl BatchHandler for Sequencer {
                 }
             }
         }
+        let held = self.order.held_back(batch, &commands).await;
+        if !held.is_empty() {
+            for &i in &held {
+                outcomes[i] = Outcome::Wait;
+            }
+            commands.retain(|(i, _)| !held.contains(i));
+        }
         // Lock allocator rows in one global order so concurrent instances cannot deadlock;
-        // the sort is stable, so commands of one conversation keep their stream order.
-        commands.sort_by_key(|(_, c)| c.conversation_id);
+        // within a conversation, stream order (a redelivery may arrive after later commands).
+        commands.sort_by_cached_key(|(i, c)| {
+            let stream_seq = batch[*i].info().map(|m| m.stream_sequence).unwrap_or(0);
+            (c.conversation_id, stream_seq)
+        });
 
         let storing = std::time::Instant::now();
         let stored = self.store_batch(&commands).await;
@@ -95,7 +108,13 @@ impl BatchHandler for Sequencer {
             Err(error) => {
                 tracing::warn!(%error, size = commands.len(), "batch transaction failed; retrying one by one");
                 let mut done = Vec::with_capacity(commands.len());
+                // A command that fails holds back the rest of its conversation in the batch.
+                let mut failed = HashSet::new();
                 for (i, cmd) in &commands {
+                    if failed.contains(&cmd.conversation_id) {
+                        outcomes[*i] = Outcome::Retry(Duration::from_secs(1));
+                        continue;
+                    }
                     match self
                         .store_batch(std::slice::from_ref(&(*i, cmd.clone())))
                         .await
@@ -104,6 +123,7 @@ impl BatchHandler for Sequencer {
                         Err(error) => {
                             tracing::error!(%error, command = %cmd.id, "command not stored; will retry");
                             outcomes[*i] = Outcome::Retry(Duration::from_secs(1));
+                            failed.insert(cmd.conversation_id);
                         }
                     }
                 }
@@ -119,6 +139,12 @@ impl BatchHandler for Sequencer {
         let mut events = Vec::with_capacity(done.len());
         let mut published = Vec::with_capacity(done.len());
         for (i, d) in &done {
+            if let Done::Event(evt, _) = d
+                && let Ok(info) = batch[*i].info()
+            {
+                self.order
+                    .stored(evt.message.conversation_id, info.stream_sequence);
+            }
             match d {
                 Done::Event(evt, fresh) => match serde_json::to_vec(evt.as_ref()) {
                     Ok(payload) => {
@@ -156,6 +182,10 @@ impl BatchHandler for Sequencer {
                     self.tell_rejected(*actor, *command, err).await;
                 }
             }
+        }
+        // A command that comes back unstored must not be overtaken by later ones.
+        if outcomes.iter().any(|o| matches!(o, Outcome::Retry(_))) {
+            self.order.unsettle();
         }
         let started = std::time::Instant::now();
         let sent = match &self.events_writer {
