@@ -221,3 +221,44 @@ async fn hammering_a_conversation_of_big_messages_leaves_others_unharmed() -> an
     }
     Ok(())
 }
+
+/// Reactions are what could grow one message past any bound: a message takes 1,000 (one
+/// user's one emoji each), and the next is refused.
+#[tokio::test]
+async fn a_message_holds_at_most_1000_reactions() -> anyhow::Result<()> {
+    let stack = common::fast_stack().await?;
+    let api = stack.api();
+    let (alice, _bob, conv) = api.direct_pair().await?;
+    let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
+    let mid = a.send_message(conv, "react to me").await?;
+    a.recv_until(|v| v["type"] == "message:new").await?;
+    let react = |i: u32| {
+        let emoji = char::from_u32(0x1F300 + i)
+            .map(String::from)
+            .unwrap_or_default();
+        json!({"type": "reaction:add", "id": Uuid::now_v7(), "conversationId": conv, "messageId": mid, "emoji": emoji})
+    };
+    for i in 0..1000 {
+        a.send(react(i)).await?;
+    }
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while most < 1000 {
+        anyhow::ensure!(Instant::now() < deadline, "only {most} reactions stored");
+        let Some(v) = a.recv(Duration::from_secs(30)).await? else {
+            anyhow::bail!("socket closed at {most} reactions");
+        };
+        anyhow::ensure!(v["type"] != "error", "{v}");
+        if v["type"] == "message:updated" {
+            most = most.max(v["message"]["reactions"].as_array().map_or(0, Vec::len));
+        }
+    }
+    a.drain(Duration::from_millis(300)).await;
+    let over = react(1000);
+    a.send(over.clone()).await?;
+    let e = a
+        .recv_until(|v| v["type"] == "error" && v["ref"] == over["id"])
+        .await?;
+    assert_eq!(e["code"], "conflict", "{e}");
+    Ok(())
+}
