@@ -73,6 +73,16 @@ pub struct Settings {
     /// Frames queued for a slow socket before it is disconnected (it will sync on reconnect).
     #[arg(long, env = "PARLEY_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
+    /// Bytes of frames queued for one socket at most; a socket further behind is disconnected
+    /// with close code 4008 (slow consumer) and syncs when it reconnects. A frame that finds
+    /// the queue empty is always taken (one frame is at most 1 MiB by construction), and a
+    /// sync's next batch waits until less than half of this is queued.
+    #[arg(long, env = "PARLEY_WS_OUTBOUND_BYTES", default_value_t = 1024 * 1024)]
+    pub ws_outbound_bytes: usize,
+    /// Seconds a socket may go without taking a frame while frames wait for it; then it is
+    /// disconnected with close code 4008 (slow consumer).
+    #[arg(long, env = "PARLEY_WS_WRITE_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub ws_write_timeout_seconds: u64,
     /// Upper bound of the random delay drained clients are told to wait before reconnecting, ms.
     #[arg(long, env = "PARLEY_RECONNECT_JITTER_MS", default_value_t = 5000)]
     pub reconnect_jitter_ms: u64,

@@ -8,10 +8,11 @@ use parley_contracts::api::{
     UpdateConversationRequest,
 };
 use parley_contracts::error::ApiError;
+use parley_contracts::limits::MAX_SUMMARY_ITEMS;
 use parley_contracts::subjects::svc;
 use parley_contracts::svc::{
-    ConvCreate, ConvCreated, ConvGet, ConvList, ConvUpdate, HistorySummary, MembersAdd,
-    MembersRemove, ReceiptsMine, SummaryItem, SummaryReply, WatermarkList,
+    ConvCreate, ConvCreated, ConvGet, ConvList, ConvUpdate, ConversationSummary, HistorySummary,
+    MembersAdd, MembersRemove, ReceiptsMine, SummaryItem, SummaryReply, WatermarkList,
 };
 use parley_kit::nats::request;
 use uuid::Uuid;
@@ -31,6 +32,37 @@ pub async fn enrich(
     if convs.is_empty() {
         return Ok(convs);
     }
+    // Asked in chunks, so that every request and reply is bounded whatever the number of
+    // conversations (`limits::MAX_SUMMARY_ITEMS`).
+    let mut by_id = HashMap::with_capacity(convs.len());
+    for chunk in convs.chunks(MAX_SUMMARY_ITEMS) {
+        by_id.extend(summaries(s, user, chunk).await?);
+    }
+    for c in &mut convs {
+        if let Some(sum) = by_id.remove(&c.id) {
+            c.last_seq = sum.last_seq;
+            c.last_message = sum.last_message;
+            c.unread_count = sum.unread_count;
+        }
+    }
+    convs.sort_by_key(|c| {
+        std::cmp::Reverse(
+            c.last_message
+                .as_ref()
+                .map(|m| m.created_at)
+                .unwrap_or(c.created_at),
+        )
+    });
+    Ok(convs)
+}
+
+/// Last seq, last message and unread count of each of `convs` (at most
+/// [`MAX_SUMMARY_ITEMS`]).
+async fn summaries(
+    s: &AppState,
+    user: Uuid,
+    convs: &[Conversation],
+) -> std::result::Result<HashMap<Uuid, ConversationSummary>, ApiError> {
     // Unread counts start after the caller's read watermark; without the receipts service
     // every message from others counts as unread rather than failing the list.
     let reads: HashMap<Uuid, u64> = match request::<_, WatermarkList>(
@@ -69,27 +101,11 @@ pub async fn enrich(
         },
     )
     .await?;
-    let by_id: HashMap<Uuid, _> = reply
+    Ok(reply
         .items
         .into_iter()
         .map(|i| (i.conversation_id, i))
-        .collect();
-    for c in &mut convs {
-        if let Some(sum) = by_id.get(&c.id) {
-            c.last_seq = sum.last_seq;
-            c.last_message = sum.last_message.clone();
-            c.unread_count = sum.unread_count;
-        }
-    }
-    convs.sort_by_key(|c| {
-        std::cmp::Reverse(
-            c.last_message
-                .as_ref()
-                .map(|m| m.created_at)
-                .unwrap_or(c.created_at),
-        )
-    });
-    Ok(convs)
+        .collect())
 }
 
 async fn enrich_one(s: &AppState, user: Uuid, c: Conversation) -> Result<Json<Conversation>> {

@@ -2,10 +2,12 @@
 //! delivery subject, publish acknowledgements and keepalive, and writes the socket as it can
 //! take frames (see [`super::outbox`]).
 //!
-//! Live traffic is queued without waiting: a client that falls `outbound_queue` frames behind
-//! is disconnected and will `sync`. Paced feeds (a sync's batches, the contacts' presence) come
-//! from helper tasks over a small channel that is read only while the queue is short, so they
-//! stream only as fast as the client reads.
+//! Live traffic is queued without waiting: a client that falls `outbound_queue` frames or
+//! `ws_outbound_bytes` bytes behind, or takes no frame for `ws_write_timeout_seconds` while
+//! some wait, is a slow consumer: its queue is dropped and it is closed with
+//! [`CLOSE_SLOW_CONSUMER`]; it will `sync` when it reconnects. Paced feeds (a sync's batches,
+//! the contacts' presence) come from helper tasks over a small channel that is read only while
+//! the queue is short, so they stream only as fast as the client reads.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -33,8 +35,11 @@ use crate::{commands, live};
 
 /// Commands awaiting their PubAck per connection; beyond it the connection stops reading.
 const MAX_IN_FLIGHT: usize = 128;
-/// A paced feed is read only while fewer frames than this wait for the socket.
+/// A paced feed is read only while fewer frames than this wait for the socket (and less than
+/// half its byte limit).
 const FEED_ROOM: usize = 4;
+/// Close code for a slow consumer (documented in docs/protocol.md): reconnect and `sync`.
+pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
 
 type Pending = Pin<Box<dyn Future<Output = (Uuid, Result<(), ApiError>)> + Send>>;
 
@@ -104,7 +109,7 @@ pub async fn run(
         s: s.clone(),
         user,
         expires: claims.exp,
-        outbox: Outbox::new(s.settings.outbound_queue),
+        outbox: Outbox::new(s.settings.outbound_queue, s.settings.ws_outbound_bytes),
         bucket: Bucket::new(s.settings.conn_rate, s.settings.conn_burst),
         pending: FuturesUnordered::new(),
         sync_task: None,
@@ -155,10 +160,14 @@ pub async fn run(
 /// A new device learns its contacts' presence (as far as their privacy settings allow) once;
 /// changes then arrive as `presence` frames.
 async fn push_contacts_presence(s: AppState, user: Uuid, out: mpsc::Sender<Message>) {
-    let Ok(_slot) = s.catchup.clone().acquire_owned().await else {
+    let Ok(slot) = s.catchup.clone().acquire_owned().await else {
         return;
     };
-    match live::visible_presence(&s, user, None).await {
+    let visible = live::visible_presence(&s, user, None).await;
+    // The slot bounds the load on the services, not a socket's pace: a client that does not
+    // read must not hold it.
+    drop(slot);
+    match visible {
         Ok(list) => {
             for p in list.into_iter().filter(|p| p.user_id != user) {
                 let frame = ServerFrame::Presence {
@@ -239,12 +248,31 @@ impl Conn {
         self.push_raw(text(frame))
     }
 
+    /// Queue a frame; when the client is too far behind, give up on it (see [`Self::slow`])
+    /// and answer false: the caller ends the connection.
     fn push_raw(&mut self, msg: Message) -> bool {
         let ok = self.outbox.push(msg);
         if !ok {
-            metrics::counter!(m::EDGE_SLOW_CONSUMERS).increment(1);
+            self.slow("queue_full");
         }
         ok
+    }
+
+    /// A frame of a paced feed: read only while the queue is short, so it is always taken.
+    fn push_paced(&mut self, msg: Message) {
+        self.outbox.push_paced(msg);
+    }
+
+    /// Give up on a client that does not read: drop what waits for it (it will `sync`) and
+    /// queue only the close frame, which it gets if it reads again before the socket is shut.
+    fn slow(&mut self, reason: &'static str) {
+        metrics::counter!(m::EDGE_SLOW_CONSUMERS, "reason" => reason).increment(1);
+        tracing::info!(user = %self.user, reason, "slow consumer disconnected");
+        self.outbox.clear();
+        self.outbox.push_paced(Message::Close(Some(CloseFrame {
+            code: CLOSE_SLOW_CONSUMER,
+            reason: "slow consumer; reconnect and sync".into(),
+        })));
     }
 
     fn error(&mut self, reference: Option<String>, e: ApiError) -> bool {
@@ -266,9 +294,12 @@ impl Conn {
         ));
         heartbeat.tick().await;
         let draining = self.s.draining.clone();
+        let write_timeout = Duration::from_secs(self.s.settings.ws_write_timeout_seconds.max(1));
         loop {
             let until_expiry = Duration::from_secs(self.expires.saturating_sub(now_secs()));
-            let feed_room = self.outbox.len() < FEED_ROOM;
+            let feed_room = self.outbox.len() < FEED_ROOM
+                && self.outbox.bytes() < self.s.settings.ws_outbound_bytes / 2;
+            let stalled = self.outbox.stalled_for();
             tokio::select! {
                 written = self.outbox.write(sink), if self.outbox.busy() => {
                     if written.is_err() { break; }
@@ -296,10 +327,7 @@ impl Conn {
                         continue;
                     }
                     let Ok(body) = String::from_utf8(msg.payload.to_vec()) else { continue };
-                    if !self.push_raw(Message::Text(body.into())) {
-                        tracing::info!(user = %self.user, "slow consumer disconnected");
-                        break;
-                    }
+                    if !self.push_raw(Message::Text(body.into())) { break; }
                 }
                 frame = stream.next(), if self.pending.len() < MAX_IN_FLIGHT => {
                     self.last_seen = Instant::now();
@@ -324,13 +352,13 @@ impl Conn {
                 }
                 fed = next_fed(&mut self.sync_feed), if feed_room && self.sync_feed.is_some() => {
                     match fed {
-                        Some(msg) => { self.push_raw(msg); }
+                        Some(msg) => self.push_paced(msg),
                         None => self.sync_feed = None,
                     }
                 }
                 fed = next_fed(&mut self.contacts_feed), if feed_room && self.contacts_feed.is_some() => {
                     match fed {
-                        Some(msg) => { self.push_raw(msg); }
+                        Some(msg) => self.push_paced(msg),
                         None => self.contacts_feed = None,
                     }
                 }
@@ -343,6 +371,14 @@ impl Conn {
                         break;
                     }
                     if !self.push_raw(Message::Ping(Default::default())) { break; }
+                }
+                // Frames wait and the socket has taken none for the write time-out: it does not
+                // read (the sleep is re-armed from the last progress on every turn).
+                _ = tokio::time::sleep(write_timeout.saturating_sub(stalled)), if self.outbox.busy() => {
+                    if self.outbox.stalled_for() >= write_timeout {
+                        self.slow("write_timeout");
+                        break;
+                    }
                 }
                 _ = tokio::time::sleep(until_expiry) => {
                     self.error(None, ApiError::new(ErrorCode::TokenExpired, "access token expired; reconnect with a fresh token"));

@@ -1,6 +1,10 @@
 //! `sync`: for every conversation of the user, everything after the client's cursor, in
 //! `messages:offline` batches of at most 50, in seq order; conversations the client did not
 //! name are announced with `conversation:updated` and replayed from the start; then `sync:done`.
+//!
+//! A sync holds one of the edge's catch-up slots only while it asks the services, never while
+//! it waits for its socket to take a batch: a client that stops reading must not keep other
+//! users' syncs waiting. Batches are bounded by count and bytes (`svc.history.range`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -13,7 +17,7 @@ use parley_contracts::limits::{MAX_LAST_SEQS, MAX_SYNC_CURSORS, SYNC_BATCH};
 use parley_contracts::subjects::svc;
 use parley_contracts::svc::{ConvList, HistoryRange, LastSeqs, LastSeqsReply, RangeReply};
 use parley_kit::nats::request;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use uuid::Uuid;
 
 use crate::state::AppState;
@@ -43,6 +47,16 @@ async fn send(out: &mpsc::Sender<Message>, frame: &ServerFrame) -> Result<(), Ap
         .map_err(|_| ApiError::new(ErrorCode::Internal, "connection closed"))
 }
 
+/// One of the edge's catch-up slots. Waiting for it costs only this task; the services see a
+/// bounded number of catch-up requests at once.
+async fn catchup_slot(s: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
+    s.catchup
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the edge is shutting down"))
+}
+
 async fn run(
     s: &AppState,
     user: Uuid,
@@ -55,28 +69,15 @@ async fn run(
             format!("at most {MAX_SYNC_CURSORS} cursors per sync"),
         ));
     }
-    // Waiting for a slot costs only this task; the services see a bounded number of syncs.
-    let _slot = s
-        .catchup
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the edge is shutting down"))?;
+    let slot = catchup_slot(s).await?;
     let list: ConversationList =
         request(&s.nats, svc::CONV_LIST, &ConvList { actor: user }).await?;
     let mine: HashSet<Uuid> = list.conversations.iter().map(|c| c.id).collect();
-    for id in cursors.keys().filter(|id| !mine.contains(id)) {
-        // Same answer whether the conversation does not exist or the user is not in it.
-        send(
-            out,
-            &ServerFrame::error(
-                Some(id.to_string()),
-                ErrorCode::NotFound,
-                "no such conversation",
-            ),
-        )
-        .await?;
-    }
+    let strangers: Vec<Uuid> = cursors
+        .keys()
+        .filter(|id| !mine.contains(id))
+        .copied()
+        .collect();
     // Known conversations need only their last seq; the client learns the rest (preview,
     // unread count) for the ones it has never seen, which are announced in full.
     let (known, unknown): (Vec<_>, Vec<_>) = list
@@ -100,6 +101,19 @@ async fn run(
         c.last_seq = last.get(&c.id).copied().unwrap_or(0);
         c
     }));
+    drop(slot);
+    for id in strangers {
+        // Same answer whether the conversation does not exist or the user is not in it.
+        send(
+            out,
+            &ServerFrame::error(
+                Some(id.to_string()),
+                ErrorCode::NotFound,
+                "no such conversation",
+            ),
+        )
+        .await?;
+    }
     for conv in conversations {
         let known = cursors.get(&conv.id).copied();
         let mut after = known.unwrap_or(0);
@@ -113,6 +127,7 @@ async fn run(
             .await?;
         }
         while after < conv.last_seq {
+            let slot = catchup_slot(s).await?;
             let page: RangeReply = request(
                 &s.nats,
                 svc::HISTORY_RANGE,
@@ -123,6 +138,7 @@ async fn run(
                 },
             )
             .await?;
+            drop(slot);
             if page.last_seq <= after {
                 break;
             }

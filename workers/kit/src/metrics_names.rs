@@ -42,7 +42,10 @@ pub const EDGE_RATE_LIMITED: &str = "parley_edge_rate_limited_total";
 pub const EDGE_AUTH_FAILURES: &str = "parley_edge_auth_failures_total";
 pub const EDGE_FRAME_ERRORS: &str = "parley_edge_frame_errors_total";
 pub const EDGE_HTTP_REQUESTS: &str = "parley_edge_http_requests_total";
+/// Sockets closed with 4008 (label `reason` = queue_full | write_timeout).
 pub const EDGE_SLOW_CONSUMERS: &str = "parley_edge_slow_consumer_disconnects_total";
+/// Bytes of frames queued for the edge's sockets, not yet taken by them.
+pub const EDGE_OUTBOUND_BYTES: &str = "parley_edge_ws_outbound_bytes";
 /// Message-event frames a socket had already been sent (the event was routed twice).
 pub const EDGE_DUPLICATE_EVENTS: &str = "parley_edge_duplicate_events_total";
 

@@ -126,6 +126,21 @@ where
         tracing::warn!(subject, "NATS disconnected; service request refused");
         return Err(unavailable());
     }
+    let room = client
+        .max_payload()
+        .saturating_sub(parley_contracts::limits::NATS_HEADER_ROOM);
+    if payload.len() > room {
+        tracing::error!(
+            subject,
+            bytes = payload.len(),
+            limit = room,
+            "service request too large"
+        );
+        return Err(ApiError::new(
+            ErrorCode::Internal,
+            "the request is too large for a backend service",
+        ));
+    }
     let breaker = breaker(subject);
     if !breaker.allow() {
         tracing::debug!(subject, "breaker open; service request refused");
@@ -172,6 +187,21 @@ where
         Ok(msg) => {
             breaker.success();
             msg
+        }
+        // A request refused before it left (too large, bad subject) is the caller's fault, not
+        // the service's: it must not count against the breaker every caller shares.
+        Err(e)
+            if matches!(
+                e.kind(),
+                async_nats::RequestErrorKind::MaxPayloadExceeded
+                    | async_nats::RequestErrorKind::InvalidSubject
+            ) =>
+        {
+            tracing::error!(subject, error = %e, "service request not sent");
+            return Err(ApiError::new(
+                ErrorCode::Internal,
+                "the request could not be sent to a backend service",
+            ));
         }
         Err(e) => {
             breaker.failure();

@@ -76,6 +76,7 @@ where
             let started = Instant::now();
             let endpoint = endpoint_label(&msg.subject);
             let reply = handler(msg.subject.to_string(), msg.payload).await;
+            let reply = fit_reply(reply, client.max_payload(), queue, &endpoint);
             let outcome = if reply.starts_with(b"{\"ok\"") { "ok" } else { "error" };
             tracing::debug!(service = queue, %endpoint, outcome, "request handled");
             metrics::counter!(m::SERVICE_REQUESTS, "service" => queue, "endpoint" => endpoint.clone(), "outcome" => outcome)
@@ -94,6 +95,32 @@ where
     let _ = sub.unsubscribe().await;
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// A reply must fit in one NATS message: one that would not is answered `internal` (and
+/// logged) instead, because its publish would fail and leave the caller waiting for its time-out,
+/// which counts against the service's breaker. Handlers bound their replies
+/// (`limits::MAX_REPLY_BYTES`); this catches what one missed.
+pub fn fit_reply(reply: Bytes, max_payload: usize, service: &str, endpoint: &str) -> Bytes {
+    let limit = parley_contracts::limits::MAX_REPLY_BYTES
+        .min(max_payload.saturating_sub(parley_contracts::limits::NATS_HEADER_ROOM));
+    if reply.len() <= limit {
+        return reply;
+    }
+    tracing::error!(
+        service,
+        endpoint,
+        bytes = reply.len(),
+        limit,
+        "service reply too large to send; answered internal"
+    );
+    encode::<()>(Err(ApiError::new(
+        ErrorCode::Internal,
+        format!(
+            "the reply ({} bytes) exceeds the {limit}-byte limit",
+            reply.len()
+        ),
+    )))
 }
 
 /// Whether a request's deadline ([`parley_contracts::svc::DEADLINE_HEADER`]) has passed. A
@@ -135,5 +162,23 @@ where
     match decode(payload) {
         Ok(req) => encode(handler(ctx, req).await),
         Err(e) => encode::<()>(Err(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oversize_reply_becomes_an_internal_error() {
+        let small = encode::<u32>(Ok(7));
+        assert_eq!(fit_reply(small.clone(), 1 << 20, "s", "e"), small);
+        let big = encode::<String>(Ok("x".repeat(2 << 20)));
+        let fitted = fit_reply(big, 1 << 20, "s", "e");
+        let reply: Reply<String> = serde_json::from_slice(&fitted).unwrap();
+        assert_eq!(reply.into_result().unwrap_err().code, ErrorCode::Internal);
+        // A server configured below the contract's limit is honoured too.
+        let mid = encode::<String>(Ok("x".repeat(100_000)));
+        assert!(fit_reply(mid, 64 * 1024, "s", "e").len() < 1024);
     }
 }

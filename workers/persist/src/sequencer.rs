@@ -13,7 +13,7 @@ use chrono::Utc;
 use parley_contracts::api::{ForwardRef, Message, Reaction, ReplyRef};
 use parley_contracts::events::{MessageAction, MessageCommand, MessageEvent, MessageEventKind};
 use parley_contracts::frames::ServerFrame;
-use parley_contracts::limits::MAX_MENTIONS;
+use parley_contracts::limits::{MAX_MENTIONS, MAX_REACTIONS};
 use parley_contracts::{ErrorCode, SCHEMA_VERSION, error::ApiError, subjects, validate};
 use parley_kit::batch;
 use parley_kit::consume::{BatchHandler, Finishing, Outcome, after_stores};
@@ -587,6 +587,19 @@ impl Sequencer {
                 let add = matches!(cmd.action, MessageAction::ReactionAdd { .. });
                 let mut msg = self.target(conn, cmd, *message_id).await?;
                 apply_reaction(&mut msg.reactions, emoji, cmd.sender_id, add);
+                // Bounds the message's size (`limits::MAX_MESSAGE_JSON_BYTES`).
+                if msg
+                    .reactions
+                    .iter()
+                    .map(|r| r.user_ids.len())
+                    .sum::<usize>()
+                    > MAX_REACTIONS
+                {
+                    return Err(reject(
+                        ErrorCode::Conflict,
+                        "this message has as many reactions as it can hold",
+                    ));
+                }
                 let seq = allocate(conn, cmd.conversation_id).await?;
                 sqlx::query("UPDATE messages SET reactions = $2 WHERE id = $1")
                     .bind(msg.id)
