@@ -207,6 +207,8 @@ impl Edge {
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .nest("/api/v1", rest::router())
+        .route("/api", axum::routing::any(rest::not_found))
+        .route("/api/{*rest}", axum::routing::any(rest::not_found))
         .route("/ws", axum::routing::get(ws::upgrade))
         .layer(axum::middleware::from_fn(trace::layer))
         .with_state(state.clone());
@@ -216,5 +218,24 @@ pub fn app(state: AppState) -> Router {
             .fallback(tower_http::services::ServeFile::new(index));
         router = router.fallback_service(files);
     }
+    security_headers(router)
+}
+
+/// The browser-side defences of every response: scripts, styles and connections only from
+/// this origin (the client has no inline script or style element), never framed, never
+/// content-sniffed, no referrer leaking conversation URLs to avatar hosts.
+fn security_headers(router: Router) -> Router {
+    use axum::http::{HeaderName, HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+        img-src 'self' data: blob: https:; connect-src 'self'; font-src 'self'; \
+        object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
     router
+        .layer(set(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
 }

@@ -1,0 +1,185 @@
+//! Input and output hygiene: hostile bytes get a 400 with the documented error shape, unknown
+//! API paths never answer with the web page, browsers get the security headers, and common
+//! passwords are refused.
+
+use parley_testkit::{Stack, StackOptions};
+use serde_json::{Value, json};
+
+async fn stack_with_web_dir(dir: &std::path::Path) -> anyhow::Result<Stack> {
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><title>Parley</title>",
+    )?;
+    Stack::start_with(StackOptions {
+        env: vec![("PARLEY_WEB_DIR".into(), dir.display().to_string())],
+        edges: 1,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn nul_bytes_anywhere_are_a_bad_request_not_an_outage() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let api = stack.api();
+    let (alice, _bob, conv) = api.direct_pair().await?;
+    let (s, body) = api
+        .call(
+            "POST",
+            "/auth/login",
+            None,
+            Some(json!({"username": "ali\u{0}ce", "password": "whatever-it-is"})),
+        )
+        .await?;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    let (s, body) = api
+        .call("GET", "/users/search?q=al%00", Some(&alice.token), None)
+        .await?;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    let mut ws = parley_testkit::Ws::connect(&stack.edge_url(0), &alice.token).await?;
+    let id = ws.send_message(conv, "report me").await?;
+    let (s, body) = api
+        .call(
+            "POST",
+            &format!("/conversations/{conv}/messages/{id}/report"),
+            Some(&alice.token),
+            Some(json!({"reason": "spam\u{0}"})),
+        )
+        .await?;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    // A literal backslash-u text is ordinary text.
+    let (s, body) = api
+        .call(
+            "POST",
+            &format!("/conversations/{conv}/messages/{id}/report"),
+            Some(&alice.token),
+            Some(json!({"reason": "it says \\u0000 here"})),
+        )
+        .await?;
+    assert_eq!(s, 201, "{body}");
+    // Everything still works for everyone.
+    let (s, _) = api
+        .call("GET", "/users/search?q=bob", Some(&alice.token), None)
+        .await?;
+    assert_eq!(s, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn query_errors_unknown_api_paths_and_headers() -> anyhow::Result<()> {
+    let web = std::env::temp_dir().join(format!("parley-web-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&web)?;
+    let stack = stack_with_web_dir(&web).await;
+    let stack = stack?;
+    let api = stack.api();
+    let alice = api.register("alice").await?;
+    let conv = Value::String(uuid::Uuid::now_v7().to_string());
+    let http = reqwest::Client::new();
+    let base = stack.edge_url(0);
+
+    let r = http
+        .get(format!(
+            "{base}/api/v1/conversations/{}/messages?limit=lots",
+            conv.as_str().unwrap_or_default()
+        ))
+        .bearer_auth(&alice.token)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 400);
+    assert!(is_json(&r), "query errors are JSON");
+    let body: Value = r.json().await?;
+    assert_eq!(body["code"], "bad_request", "{body}");
+
+    for path in [
+        "/api/v1/nope",
+        "/api/v2/conversations",
+        "/api",
+        "/api/v1/users/me/nothing",
+    ] {
+        let r = http.get(format!("{base}{path}")).send().await?;
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(is_json(&r), "{path} answers JSON, not the web page");
+        let body: Value = r.json().await?;
+        assert_eq!(body["code"], "not_found", "{path}: {body}");
+    }
+
+    // The web client (and its client-side routes) are still served, with the headers.
+    for path in ["/", "/c/anything"] {
+        let r = http.get(format!("{base}{path}")).send().await?;
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers();
+        let csp = h
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert_eq!(
+            h.get("x-content-type-options").map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..])
+        );
+        assert_eq!(
+            h.get("x-frame-options").map(|v| v.as_bytes()),
+            Some(&b"DENY"[..])
+        );
+        assert_eq!(
+            h.get("referrer-policy").map(|v| v.as_bytes()),
+            Some(&b"no-referrer"[..])
+        );
+    }
+    let _ = std::fs::remove_dir_all(&web);
+    Ok(())
+}
+
+fn is_json(r: &reqwest::Response) -> bool {
+    r.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+#[tokio::test]
+async fn common_passwords_are_refused_and_presence_defaults_to_contacts() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let api = stack.api();
+    for pw in ["password", "12345678", "qwerty123", "iloveyou"] {
+        let (s, body) = api
+            .call(
+                "POST",
+                "/auth/register",
+                None,
+                Some(json!({"username": format!("u{}", &uuid::Uuid::now_v7().simple().to_string()[20..]), "password": pw})),
+            )
+            .await?;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (400, Some("bad_request")),
+            "{pw}: {body}"
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("too easy to guess"),
+            "{body}"
+        );
+    }
+    let alice = api.register("alice").await?;
+    let (s, me) = api
+        .call("GET", "/users/me", Some(&alice.token), None)
+        .await?;
+    assert_eq!(s, 200);
+    assert_eq!(me["presencePrivacy"], "contacts", "{me}");
+    Ok(())
+}
