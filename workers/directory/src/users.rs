@@ -46,6 +46,7 @@ pub async fn register(ctx: &Ctx, req: svc::Register) -> Result<AuthResponse, Api
         .clone()
         .unwrap_or_else(|| req.username.clone());
     validate::label("displayName", &display, DISPLAY_NAME_MAX)?;
+    crate::strength::check(&req.password, &[&req.username, &display])?;
     let hash = auth::hash_password(req.password).await?;
     let id = Uuid::now_v7();
     let inserted = sqlx::query(
@@ -72,7 +73,7 @@ pub async fn register(ctx: &Ctx, req: svc::Register) -> Result<AuthResponse, Api
         display_name: display.trim().to_string(),
         avatar_url: None,
         read_receipts: Some(true),
-        presence_privacy: Some(PresencePrivacy::Everyone),
+        presence_privacy: Some(PresencePrivacy::Contacts),
         presence: None,
     };
     issue(ctx, user, Uuid::now_v7()).await
@@ -81,7 +82,9 @@ pub async fn register(ctx: &Ctx, req: svc::Register) -> Result<AuthResponse, Api
 #[tracing::instrument(skip_all, fields(username = %req.username))]
 pub async fn login(ctx: &Ctx, req: svc::Login) -> Result<AuthResponse, ApiError> {
     let lower = req.username.to_lowercase();
-    if lower.len() > 64 || req.password.len() > 1024 {
+    // No stored username has a control character (validate::username); PostgreSQL would refuse
+    // a NUL with an error rather than find nothing.
+    if lower.len() > 64 || req.password.len() > 1024 || lower.chars().any(char::is_control) {
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
             "wrong username or password",
@@ -271,13 +274,7 @@ pub(crate) async fn announce_user(ctx: &Ctx, user: &User) {
 
 /// Prefix match on the username, substring match on the display name; exact username first.
 pub async fn search(ctx: &Ctx, req: svc::UserSearch) -> Result<UserList, ApiError> {
-    let q = req.q.trim().to_lowercase();
-    if q.is_empty() || q.chars().count() > SEARCH_QUERY_MAX {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            format!("q must be 1-{SEARCH_QUERY_MAX} characters"),
-        ));
-    }
+    let q = validate::text("q", &req.q, SEARCH_QUERY_MAX, false)?.to_lowercase();
     let escaped = q
         .replace('\\', "\\\\")
         .replace('%', "\\%")
