@@ -337,7 +337,8 @@ async fn presence_follows_devices_status_and_privacy() -> anyhow::Result<()> {
     let mut b2 = Ws::connect(&url, &ben.token).await?;
     b2.recv_until(presence(&ann, "online")).await?;
 
-    // Profiles: contacts and (with "everyone") strangers see status and last seen.
+    // Profiles: contacts see status and last seen; strangers only when the user chose
+    // "everyone" (the default is "contacts").
     let profile = |who: &Session| {
         let api = stack.api();
         let token = who.token.clone();
@@ -351,6 +352,8 @@ async fn presence_follows_devices_status_and_privacy() -> anyhow::Result<()> {
         }
     };
     assert_eq!(profile(&ben).await?["presence"]["status"], "online");
+    assert!(profile(&stranger).await?.get("presence").is_none());
+    patch_me(&stack, &ann, json!({"presencePrivacy": "everyone"})).await?;
     assert_eq!(profile(&stranger).await?["presence"]["status"], "online");
     patch_me(&stack, &ann, json!({"presencePrivacy": "contacts"})).await?;
     assert_eq!(profile(&ben).await?["presence"]["status"], "online");
