@@ -10,6 +10,7 @@ mod error;
 mod live;
 mod ratelimit;
 mod rest;
+mod serve;
 mod state;
 mod trace;
 mod ws;
@@ -67,6 +68,11 @@ pub struct Settings {
     /// Seconds between server pings; a connection silent for three intervals is closed.
     #[arg(long, env = "PARLEY_PING_SECONDS", default_value_t = 20)]
     pub ping_seconds: u64,
+    /// Seconds an HTTP connection has to send each complete request head; also how long an
+    /// idle keep-alive connection stays open. Bounds what a client that sends nothing (or a
+    /// byte at a time) can hold.
+    #[arg(long, env = "PARLEY_HTTP_HEADER_TIMEOUT_SECONDS", default_value_t = 15)]
+    pub http_header_timeout_seconds: u64,
     /// Seconds a new socket has to send its `auth` frame.
     #[arg(long, env = "PARLEY_AUTH_TIMEOUT_SECONDS", default_value_t = 10)]
     pub auth_timeout_seconds: u64,
@@ -177,17 +183,13 @@ impl Edge {
             st.readiness.set_draining();
             st.draining.cancel();
         });
-        // Frames are small and latency-bound: Nagle would hold one back for the peer's delayed
-        // ACK (up to 40 ms) whenever an earlier one is still unacknowledged.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let server = axum::serve(
-            listener,
-            self.app.into_make_service_with_connect_info::<SocketAddr>(),
+        serve::serve(
+            self.listener,
+            self.app,
+            Duration::from_secs(state.settings.http_header_timeout_seconds.max(1)),
+            shutdown,
         )
-        .with_graceful_shutdown(shutdown.cancelled_owned());
-        server.await?;
+        .await;
         state.conn_tasks.close();
         let grace = Duration::from_secs(state.settings.common.drain_seconds);
         if tokio::time::timeout(grace, state.conn_tasks.wait())

@@ -45,6 +45,8 @@ async fn nul_bytes_anywhere_are_a_bad_request_not_an_outage() -> anyhow::Result<
     );
     let mut ws = parley_testkit::Ws::connect(&stack.edge_url(0), &alice.token).await?;
     let id = ws.send_message(conv, "report me").await?;
+    // Reports need the message stored, not just accepted.
+    ws.recv_until(|v| v["type"] == "message:new").await?;
     let (s, body) = api
         .call(
             "POST",
@@ -181,5 +183,40 @@ async fn common_passwords_are_refused_and_presence_defaults_to_contacts() -> any
         .await?;
     assert_eq!(s, 200);
     assert_eq!(me["presencePrivacy"], "contacts", "{me}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_no_complete_request_head_is_closed() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = Stack::start_with(StackOptions {
+        env: vec![("PARLEY_HTTP_HEADER_TIMEOUT_SECONDS".into(), "1".into())],
+        edges: 1,
+    })
+    .await?;
+    let addr = stack.edge_url(0).trim_start_matches("http://").to_string();
+    // A slow head (a byte now and then) and a connection that says nothing.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await?;
+    slow.write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n")
+        .await?;
+    let mut silent = tokio::net::TcpStream::connect(&addr).await?;
+    let started = std::time::Instant::now();
+    for conn in [&mut slow, &mut silent] {
+        let mut buf = [0u8; 1024];
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "connection still open after 10 s");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Ordinary requests are unaffected.
+    let (s, _) = stack.api().call("GET", "/openapi.json", None, None).await?;
+    assert_eq!(s, 200);
     Ok(())
 }
