@@ -4,6 +4,7 @@
 //! serve any user, and killing one loses nothing that was acknowledged.
 
 mod auth;
+mod client_addr;
 mod commands;
 mod committer;
 mod error;
@@ -55,6 +56,30 @@ pub struct Settings {
     /// Burst of new connections above the sustained rate.
     #[arg(long, env = "PARLEY_ACCEPT_BURST", default_value_t = 1000.0)]
     pub accept_burst: f64,
+    /// New WebSocket connections per second per client address (sustained) and burst, spent
+    /// before the edge-wide accept rate, so one client opening sockets in a loop cannot use
+    /// up everyone's connects.
+    #[arg(long, env = "PARLEY_ADDR_ACCEPT_RATE", default_value_t = 10.0)]
+    pub addr_accept_rate: f64,
+    #[arg(long, env = "PARLEY_ADDR_ACCEPT_BURST", default_value_t = 50.0)]
+    pub addr_accept_burst: f64,
+    /// REST requests per second per client address (sustained) and burst; failing ones count.
+    #[arg(long, env = "PARLEY_ADDR_REST_RATE", default_value_t = 20.0)]
+    pub addr_rest_rate: f64,
+    #[arg(long, env = "PARLEY_ADDR_REST_BURST", default_value_t = 100.0)]
+    pub addr_rest_burst: f64,
+    /// Sign-ins (register, login, refresh) per second per client address and burst: each is an
+    /// Argon2 hash or a token rotation. The default allows 30 a minute after a burst of 20.
+    #[arg(long, env = "PARLEY_ADDR_AUTH_RATE", default_value_t = 0.5)]
+    pub addr_auth_rate: f64,
+    #[arg(long, env = "PARLEY_ADDR_AUTH_BURST", default_value_t = 20.0)]
+    pub addr_auth_burst: f64,
+    /// Take the client's address from the last `X-Forwarded-For` entry (set this only behind
+    /// a load balancer that appends it, as `ops/nginx/nginx.conf` does; otherwise clients
+    /// could pick their own address).
+    #[arg(long, env = "PARLEY_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub trust_forwarded_for: bool,
     /// Commands per second per connection (sustained) and burst.
     #[arg(long, env = "PARLEY_CONN_RATE", default_value_t = 20.0)]
     pub conn_rate: f64,
@@ -154,6 +179,21 @@ impl Edge {
                 settings.accept_burst,
             )),
             user_rate: ratelimit::PerUser::new(settings.user_rate, settings.user_burst, 200_000),
+            address_accept: ratelimit::PerKey::new(
+                settings.addr_accept_rate,
+                settings.addr_accept_burst,
+                100_000,
+            ),
+            address_rest: ratelimit::PerKey::new(
+                settings.addr_rest_rate,
+                settings.addr_rest_burst,
+                100_000,
+            ),
+            address_auth: ratelimit::PerKey::new(
+                settings.addr_auth_rate,
+                settings.addr_auth_burst,
+                100_000,
+            ),
             readiness: readiness.clone(),
             settings,
         }));
@@ -208,7 +248,13 @@ impl Edge {
 /// All client-facing routes (REST under `/api/v1`, `/ws`, the web client).
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
-        .nest("/api/v1", rest::router())
+        .nest(
+            "/api/v1",
+            rest::router().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                client_addr::rest_budget,
+            )),
+        )
         .route("/api", axum::routing::any(rest::not_found))
         .route("/api/{*rest}", axum::routing::any(rest::not_found))
         .route("/ws", axum::routing::get(ws::upgrade))

@@ -220,3 +220,81 @@ async fn a_connection_that_sends_no_complete_request_head_is_closed() -> anyhow:
     assert_eq!(s, 200);
     Ok(())
 }
+
+/// One client address connecting, calling REST or signing in in a loop spends only its own
+/// budget: a user at another address still connects, registers and logs in.
+#[tokio::test]
+async fn one_address_cannot_use_up_everyone_elses_budget() -> anyhow::Result<()> {
+    let env = [
+        ("PARLEY_ADDR_ACCEPT_RATE", "0.01"),
+        ("PARLEY_ADDR_ACCEPT_BURST", "5"),
+        ("PARLEY_ADDR_REST_RATE", "0.01"),
+        ("PARLEY_ADDR_REST_BURST", "60"),
+        ("PARLEY_ADDR_AUTH_RATE", "0.01"),
+        ("PARLEY_ADDR_AUTH_BURST", "6"),
+        // The edge-wide limiter stays as it was: generous.
+        ("PARLEY_ACCEPT_RATE", "1000"),
+        ("PARLEY_ACCEPT_BURST", "1000"),
+    ];
+    let stack = Stack::start_with(StackOptions {
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        edges: 1,
+    })
+    .await?;
+    let base = stack.edge_url(0);
+    let attacker = stack.api();
+    let other: std::net::IpAddr = "127.0.0.2".parse()?;
+    let user_api = parley_testkit::Api::from_address(&base, other)?;
+
+    // The attacker signs in for 40 usernames, one attempt each: only the burst is answered.
+    let mut limited = 0;
+    for i in 0..40 {
+        let (s, body) = attacker
+            .call(
+                "POST",
+                "/auth/login",
+                None,
+                Some(json!({"username": format!("victim{i}"), "password": "guess-guess-guess"})),
+            )
+            .await?;
+        match s {
+            401 => {}
+            429 => {
+                assert_eq!(body["code"], "rate_limited", "{body}");
+                limited += 1;
+            }
+            other => anyhow::bail!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(limited >= 34, "only {limited} of 40 sign-ins were limited");
+
+    // The attacker opens sockets in a loop.
+    let ws_url = format!("{}/ws", base.replacen("http", "ws", 1));
+    let mut refused = 0;
+    let mut open = Vec::new();
+    for _ in 0..20 {
+        match tokio_tungstenite::connect_async(ws_url.as_str()).await {
+            Ok((socket, _)) => open.push(socket),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status().as_u16(), 429);
+                refused += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    assert_eq!((open.len(), refused), (5, 15));
+
+    // Meanwhile a user at another address registers, connects and is served.
+    let user = user_api.register("real").await?;
+    let mut ws = parley_testkit::Ws::connect_from(&base, &user.token, other).await?;
+    ws.send(json!({"type": "ping", "ref": "p"})).await?;
+    assert_eq!(ws.recv_type("pong").await?["ref"], "p");
+    let (s, _) = user_api
+        .call("GET", "/users/me", Some(&user.token), None)
+        .await?;
+    assert_eq!(s, 200);
+    Ok(())
+}
