@@ -90,11 +90,19 @@ pub async fn login(ctx: &Ctx, req: svc::Login) -> Result<AuthResponse, ApiError>
             "wrong username or password",
         ));
     }
-    if ctx.throttle.is_blocked(&lower).await {
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            "too many failed logins; try again in 15 minutes",
-        ));
+    // Requests without the edge's view of the client (older edges) share one address.
+    let client = req.client.as_deref().unwrap_or("unknown");
+    if let Some(wait) = ctx.throttle.wait(&lower, client).await {
+        tracing::warn!(client, ?wait, "sign-in throttled");
+        let message = match wait {
+            crate::throttle::Wait::Address(s) => {
+                format!("too many failed sign-ins from this address; try again in {s} s")
+            }
+            crate::throttle::Wait::Account(s) => {
+                format!("this account is being guessed at; try again in {s} s")
+            }
+        };
+        return Err(ApiError::new(ErrorCode::RateLimited, message));
     }
     let row = sqlx::query("SELECT id, username, display_name, avatar_url, read_receipts, presence_privacy, password_hash FROM users WHERE username_lower = $1")
         .bind(&lower)
@@ -105,11 +113,11 @@ pub async fn login(ctx: &Ctx, req: svc::Login) -> Result<AuthResponse, ApiError>
     let ok = auth::verify_password(req.password, stored).await;
     match (ok, row) {
         (true, Some(r)) => {
-            ctx.throttle.clear(&lower).await;
+            ctx.throttle.clear(&lower, client).await;
             issue(ctx, row_to_me(&r), Uuid::now_v7()).await
         }
         _ => {
-            ctx.throttle.record_failure(&lower).await;
+            ctx.throttle.record_failure(&lower, client).await;
             Err(ApiError::new(
                 ErrorCode::InvalidCredentials,
                 "wrong username or password",
