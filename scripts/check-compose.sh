@@ -27,6 +27,8 @@ mkdir -p "$DOCKER_CONFIG/cli-plugins"
 cp "$compose_bin" "$DOCKER_CONFIG/cli-plugins/docker-compose"
 if command -v docker >/dev/null 2>&1; then compose=(docker compose); else compose=("$compose_bin"); fi
 
+# The secrets compose.yaml requires (it has no defaults for them); any value validates.
+export PARLEY_PG_PASSWORD=check PARLEY_MINIO_PASSWORD=check PARLEY_GRAFANA_ADMIN_PASSWORD=check
 "${compose[@]}" -f compose.yaml config -q
 "${compose[@]}" -f compose.yaml config --format json >"$DOCKER_CONFIG/model.json"
 

@@ -20,6 +20,8 @@ pub const GROUP_NAME_MAX: usize = 100;
 pub const AVATAR_URL_MAX: usize = 2048;
 pub const PREVIEW_CHARS: usize = 120;
 pub const SEARCH_QUERY_MAX: usize = 64;
+/// A report's reason, characters (several lines allowed).
+pub const REPORT_REASON_MAX: usize = 1000;
 pub const SEARCH_RESULTS: usize = 20;
 /// Conversations a single `sync` may name.
 pub const MAX_SYNC_CURSORS: usize = 10_000;

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::{
-    Conversation, CreateConversationRequest, LastMessage, LoginRequest, Message, RefreshRequest,
-    RegisterRequest, Role, UpdateMeRequest,
+    Conversation, CreateConversationRequest, LastMessage, Message, RefreshRequest, RegisterRequest,
+    Role, UpdateMeRequest,
 };
 use crate::error::ApiError;
 
@@ -46,7 +46,16 @@ impl<T> Reply<T> {
 pub struct Empty {}
 
 pub type Register = RegisterRequest;
-pub type Login = LoginRequest;
+/// A sign-in, with the client address as the edge saw it: failed sign-ins are counted per
+/// account and address, so a stranger's guesses do not lock the owner out.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+}
 pub type Refresh = RefreshRequest;
 pub type Logout = RefreshRequest;
 

@@ -82,6 +82,28 @@ pub fn avatar_url(url: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Free text that is stored or searched (a report reason, a search query): 1..=`max`
+/// characters after trimming, no NUL (PostgreSQL text cannot hold it) and, unless `multiline`,
+/// no control characters at all. Returns the trimmed text.
+pub fn text<'a>(
+    what: &str,
+    value: &'a str,
+    max: usize,
+    multiline: bool,
+) -> Result<&'a str, ApiError> {
+    let v = value.trim();
+    let bad_char =
+        |c: char| c == '\0' || (c.is_control() && !(multiline && matches!(c, '\n' | '\t')));
+    if v.is_empty() || v.chars().count() > max || v.chars().any(bad_char) {
+        let lines = if multiline { "" } else { " on one line" };
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("{what} must be 1-{max} characters{lines}, without NUL or control characters"),
+        ));
+    }
+    Ok(v)
+}
+
 pub fn emoji(e: &str) -> Result<(), ApiError> {
     if e.is_empty()
         || e.len() > MAX_EMOJI_BYTES
@@ -137,6 +159,18 @@ mod tests {
         let p = preview(&long);
         assert_eq!(p.chars().count(), PREVIEW_CHARS + 1);
         assert_eq!(preview("short"), "short");
+    }
+
+    #[test]
+    fn free_text_refuses_nul_and_control_characters() {
+        assert_eq!(text("q", "  ana ", 64, false).ok(), Some("ana"));
+        assert!(text("q", "a\0b", 64, false).is_err());
+        assert!(text("q", "a\nb", 64, false).is_err());
+        assert!(text("reason", "spam\nand abuse", 500, true).is_ok());
+        assert!(text("reason", "a\0", 500, true).is_err());
+        assert!(text("reason", "\u{1b}[31m", 500, true).is_err());
+        assert!(text("q", "   ", 64, false).is_err());
+        assert!(text("q", &"x".repeat(65), 64, false).is_err());
     }
 
     #[test]

@@ -4,12 +4,14 @@
 //! serve any user, and killing one loses nothing that was acknowledged.
 
 mod auth;
+mod client_addr;
 mod commands;
 mod committer;
 mod error;
 mod live;
 mod ratelimit;
 mod rest;
+mod serve;
 mod state;
 mod trace;
 mod ws;
@@ -54,6 +56,30 @@ pub struct Settings {
     /// Burst of new connections above the sustained rate.
     #[arg(long, env = "PARLEY_ACCEPT_BURST", default_value_t = 1000.0)]
     pub accept_burst: f64,
+    /// New WebSocket connections per second per client address (sustained) and burst, spent
+    /// before the edge-wide accept rate, so one client opening sockets in a loop cannot use
+    /// up everyone's connects.
+    #[arg(long, env = "PARLEY_ADDR_ACCEPT_RATE", default_value_t = 10.0)]
+    pub addr_accept_rate: f64,
+    #[arg(long, env = "PARLEY_ADDR_ACCEPT_BURST", default_value_t = 50.0)]
+    pub addr_accept_burst: f64,
+    /// REST requests per second per client address (sustained) and burst; failing ones count.
+    #[arg(long, env = "PARLEY_ADDR_REST_RATE", default_value_t = 20.0)]
+    pub addr_rest_rate: f64,
+    #[arg(long, env = "PARLEY_ADDR_REST_BURST", default_value_t = 100.0)]
+    pub addr_rest_burst: f64,
+    /// Sign-ins (register, login, refresh) per second per client address and burst: each is an
+    /// Argon2 hash or a token rotation. The default allows 30 a minute after a burst of 20.
+    #[arg(long, env = "PARLEY_ADDR_AUTH_RATE", default_value_t = 0.5)]
+    pub addr_auth_rate: f64,
+    #[arg(long, env = "PARLEY_ADDR_AUTH_BURST", default_value_t = 20.0)]
+    pub addr_auth_burst: f64,
+    /// Take the client's address from the last `X-Forwarded-For` entry (set this only behind
+    /// a load balancer that appends it, as `ops/nginx/nginx.conf` does; otherwise clients
+    /// could pick their own address).
+    #[arg(long, env = "PARLEY_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub trust_forwarded_for: bool,
     /// Commands per second per connection (sustained) and burst.
     #[arg(long, env = "PARLEY_CONN_RATE", default_value_t = 20.0)]
     pub conn_rate: f64,
@@ -67,6 +93,11 @@ pub struct Settings {
     /// Seconds between server pings; a connection silent for three intervals is closed.
     #[arg(long, env = "PARLEY_PING_SECONDS", default_value_t = 20)]
     pub ping_seconds: u64,
+    /// Seconds an HTTP connection has to send each complete request head; also how long an
+    /// idle keep-alive connection stays open. Bounds what a client that sends nothing (or a
+    /// byte at a time) can hold.
+    #[arg(long, env = "PARLEY_HTTP_HEADER_TIMEOUT_SECONDS", default_value_t = 15)]
+    pub http_header_timeout_seconds: u64,
     /// Seconds a new socket has to send its `auth` frame.
     #[arg(long, env = "PARLEY_AUTH_TIMEOUT_SECONDS", default_value_t = 10)]
     pub auth_timeout_seconds: u64,
@@ -158,6 +189,21 @@ impl Edge {
                 settings.accept_burst,
             )),
             user_rate: ratelimit::PerUser::new(settings.user_rate, settings.user_burst, 200_000),
+            address_accept: ratelimit::PerKey::new(
+                settings.addr_accept_rate,
+                settings.addr_accept_burst,
+                100_000,
+            ),
+            address_rest: ratelimit::PerKey::new(
+                settings.addr_rest_rate,
+                settings.addr_rest_burst,
+                100_000,
+            ),
+            address_auth: ratelimit::PerKey::new(
+                settings.addr_auth_rate,
+                settings.addr_auth_burst,
+                100_000,
+            ),
             readiness: readiness.clone(),
             settings,
         }));
@@ -187,17 +233,13 @@ impl Edge {
             st.readiness.set_draining();
             st.draining.cancel();
         });
-        // Frames are small and latency-bound: Nagle would hold one back for the peer's delayed
-        // ACK (up to 40 ms) whenever an earlier one is still unacknowledged.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let server = axum::serve(
-            listener,
-            self.app.into_make_service_with_connect_info::<SocketAddr>(),
+        serve::serve(
+            self.listener,
+            self.app,
+            Duration::from_secs(state.settings.http_header_timeout_seconds.max(1)),
+            shutdown,
         )
-        .with_graceful_shutdown(shutdown.cancelled_owned());
-        server.await?;
+        .await;
         state.conn_tasks.close();
         let grace = Duration::from_secs(state.settings.common.drain_seconds);
         if tokio::time::timeout(grace, state.conn_tasks.wait())
@@ -216,7 +258,15 @@ impl Edge {
 /// All client-facing routes (REST under `/api/v1`, `/ws`, the web client).
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
-        .nest("/api/v1", rest::router())
+        .nest(
+            "/api/v1",
+            rest::router().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                client_addr::rest_budget,
+            )),
+        )
+        .route("/api", axum::routing::any(rest::not_found))
+        .route("/api/{*rest}", axum::routing::any(rest::not_found))
         .route("/ws", axum::routing::get(ws::upgrade))
         .layer(axum::middleware::from_fn(trace::layer))
         .with_state(state.clone());
@@ -226,5 +276,24 @@ pub fn app(state: AppState) -> Router {
             .fallback(tower_http::services::ServeFile::new(index));
         router = router.fallback_service(files);
     }
+    security_headers(router)
+}
+
+/// The browser-side defences of every response: scripts, styles and connections only from
+/// this origin (the client has no inline script or style element), never framed, never
+/// content-sniffed, no referrer leaking conversation URLs to avatar hosts.
+fn security_headers(router: Router) -> Router {
+    use axum::http::{HeaderName, HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+        img-src 'self' data: blob: https:; connect-src 'self'; font-src 'self'; \
+        object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
     router
+        .layer(set(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
 }

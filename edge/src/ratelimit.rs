@@ -1,6 +1,8 @@
-//! Token buckets: per connection, per user (on this edge) and for accepting connections.
+//! Token buckets: per connection, per user and per client address (on this edge), and for
+//! accepting connections.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -50,15 +52,19 @@ impl Bucket {
     }
 }
 
-/// One bucket per user, bounded: idle users are forgotten when the map grows.
-pub struct PerUser {
-    buckets: Mutex<HashMap<Uuid, Bucket>>,
+/// One bucket per key (a user, a client address), bounded: idle keys are forgotten when the
+/// map grows.
+pub struct PerKey<K> {
+    buckets: Mutex<HashMap<K, Bucket>>,
     rate: f64,
     burst: f64,
     capacity: usize,
 }
 
-impl PerUser {
+pub type PerUser = PerKey<Uuid>;
+pub type PerAddress = PerKey<std::net::IpAddr>;
+
+impl<K: Hash + Eq + Copy> PerKey<K> {
     pub fn new(rate: f64, burst: f64, capacity: usize) -> Self {
         Self {
             buckets: Mutex::default(),
@@ -68,19 +74,29 @@ impl PerUser {
         }
     }
 
-    pub fn try_take(&self, user: Uuid) -> bool {
+    pub fn try_take(&self, key: K) -> bool {
+        self.take_or_wait(key).is_none()
+    }
+
+    /// `None` when a token was taken, else the whole seconds until one is available.
+    pub fn take_or_wait(&self, key: K) -> Option<u64> {
         let Ok(mut map) = self.buckets.lock() else {
-            return true;
+            return None;
         };
-        if map.len() >= self.capacity && !map.contains_key(&user) {
+        if map.len() >= self.capacity && !map.contains_key(&key) {
             // A full bucket is indistinguishable from a forgotten one: drop those.
             let now = Instant::now();
             let full_after = self.burst / self.rate;
             map.retain(|_, b| now.saturating_duration_since(b.last).as_secs_f64() < full_after);
         }
-        map.entry(user)
-            .or_insert_with(|| Bucket::new(self.rate, self.burst))
-            .try_take()
+        let bucket = map
+            .entry(key)
+            .or_insert_with(|| Bucket::new(self.rate, self.burst));
+        if bucket.try_take() {
+            None
+        } else {
+            Some(bucket.wait_seconds().ceil().max(1.0) as u64)
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::Verifier;
-use crate::ratelimit::{Bucket, PerUser};
+use crate::ratelimit::{Bucket, PerAddress, PerUser};
 
 #[derive(Clone)]
 pub struct AppState(pub Arc<Inner>);
@@ -39,5 +39,10 @@ pub struct Inner {
     pub draining: CancellationToken,
     pub accept_rate: Mutex<Bucket>,
     pub user_rate: PerUser,
+    /// New sockets, REST requests, and sign-ins (register, login, refresh: each an Argon2 hash
+    /// or a token rotation) per client address, spent before any shared budget.
+    pub address_accept: PerAddress,
+    pub address_rest: PerAddress,
+    pub address_auth: PerAddress,
     pub readiness: parley_kit::ops::Readiness,
 }

@@ -192,6 +192,17 @@ async fn failed_logins_are_throttled_in_redis() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
+    // The guesser's address is stopped; the owner, elsewhere, is not locked out.
+    let owner = parley_testkit::Api::from_address(&stack.edge_url(0), "127.0.0.3".parse()?)?;
+    let (status, body) = owner
+        .call(
+            "POST",
+            "/auth/login",
+            None,
+            Some(json!({"username": alice.username, "password": "correct horse battery"})),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
     Ok(())
 }
 

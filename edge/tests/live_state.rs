@@ -337,7 +337,8 @@ async fn presence_follows_devices_status_and_privacy() -> anyhow::Result<()> {
     let mut b2 = Ws::connect(&url, &ben.token).await?;
     b2.recv_until(presence(&ann, "online")).await?;
 
-    // Profiles: contacts and (with "everyone") strangers see status and last seen.
+    // Profiles: contacts see status and last seen; strangers only when the user chose
+    // "everyone" (the default is "contacts").
     let profile = |who: &Session| {
         let api = stack.api();
         let token = who.token.clone();
@@ -351,6 +352,8 @@ async fn presence_follows_devices_status_and_privacy() -> anyhow::Result<()> {
         }
     };
     assert_eq!(profile(&ben).await?["presence"]["status"], "online");
+    assert!(profile(&stranger).await?.get("presence").is_none());
+    patch_me(&stack, &ann, json!({"presencePrivacy": "everyone"})).await?;
     assert_eq!(profile(&stranger).await?["presence"]["status"], "online");
     patch_me(&stack, &ann, json!({"presencePrivacy": "contacts"})).await?;
     assert_eq!(profile(&ben).await?["presence"]["status"], "online");
@@ -452,6 +455,45 @@ async fn blocked_users_are_refused() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!((code, body["code"].as_str()), (403, Some("blocked")));
+    // Nor through a group: Ben can neither start one with Ann in it nor add her to one.
+    let cat = api.register("cat").await?;
+    let (code, body) = api
+        .call(
+            "POST",
+            "/conversations",
+            Some(&ben.token),
+            Some(json!({"type": "group", "name": "g", "memberIds": [cat.id, ann.id]})),
+        )
+        .await?;
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (403, Some("blocked")),
+        "{body}"
+    );
+    let group = api.conversation(&ben, "group", &[&cat], Some("g2")).await?;
+    let (code, body) = api
+        .call(
+            "POST",
+            &format!("/conversations/{group}/members"),
+            Some(&ben.token),
+            Some(json!({"userIds": [ann.id]})),
+        )
+        .await?;
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (403, Some("blocked")),
+        "{body}"
+    );
+    // Others may still put both in one group (see docs/security.md on blocks in groups).
+    let (code, body) = api
+        .call(
+            "POST",
+            "/conversations",
+            Some(&cat.token),
+            Some(json!({"type": "group", "name": "g3", "memberIds": [ben.id, ann.id]})),
+        )
+        .await?;
+    assert_eq!(code, 201, "{body}");
 
     // No presence across the block: Ann's comings and goings are not pushed to Ben, and
     // Ben cannot read it from her profile.

@@ -33,6 +33,15 @@ impl Api {
         }
     }
 
+    /// A client whose connections come from `local` (e.g. 127.0.0.2: another loopback address,
+    /// to act as a second client address).
+    pub fn from_address(base: &str, local: std::net::IpAddr) -> anyhow::Result<Self> {
+        Ok(Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder().local_address(local).build()?,
+        })
+    }
+
     /// Any request; returns (status, JSON body or Null).
     pub async fn call(
         &self,
@@ -125,6 +134,32 @@ impl Ws {
     /// Connect and authenticate with an `auth` frame; waits for `ready`.
     pub async fn connect(base: &str, token: &str) -> anyhow::Result<Self> {
         let mut ws = Self::connect_raw(base).await?;
+        ws.send(json!({"type": "auth", "token": token})).await?;
+        ws.recv_type("ready").await?;
+        Ok(ws)
+    }
+
+    /// Like [`Ws::connect`], with the TCP connection made from `local`.
+    pub async fn connect_from(
+        base: &str,
+        token: &str,
+        local: std::net::IpAddr,
+    ) -> anyhow::Result<Self> {
+        let url = format!("{}/ws", base.replacen("http", "ws", 1));
+        let host = base
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse::<std::net::SocketAddr>()?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::new(local, 0))?;
+        let tcp = socket.connect(host).await?;
+        let (stream, _) =
+            tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(tcp), None)
+                .await?;
+        let mut ws = Self {
+            stream,
+            backlog: Vec::new(),
+        };
         ws.send(json!({"type": "auth", "token": token})).await?;
         ws.recv_type("ready").await?;
         Ok(ws)

@@ -237,6 +237,18 @@ impl Stack {
             ("PARLEY_LISTEN".into(), "127.0.0.1:0".into()),
             ("PARLEY_DRAIN_SECONDS".into(), "3".into()),
         ];
+        // Every test client comes from 127.0.0.1: per-address budgets are out of the way
+        // unless a test sets its own (later entries win).
+        for var in [
+            "PARLEY_ADDR_ACCEPT_RATE",
+            "PARLEY_ADDR_ACCEPT_BURST",
+            "PARLEY_ADDR_REST_RATE",
+            "PARLEY_ADDR_REST_BURST",
+            "PARLEY_ADDR_AUTH_RATE",
+            "PARLEY_ADDR_AUTH_BURST",
+        ] {
+            env.push((var.into(), "1000000".into()));
+        }
         env.extend(self.opts.env.iter().cloned());
         env
     }

@@ -1,6 +1,8 @@
 use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
 use parley_contracts::api::{AuthResponse, LoginRequest, RefreshRequest, RegisterRequest};
 use parley_contracts::subjects::svc;
 use parley_contracts::svc::Empty;
@@ -18,11 +20,21 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(r)))
 }
 
+/// The directory counts failed sign-ins per account and client address, so it is told the
+/// address.
 pub async fn login(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Body(req): Body<LoginRequest>,
 ) -> Result<Json<AuthResponse>> {
-    Ok(Json(request(&s.nats, svc::LOGIN, &req).await?))
+    let client = crate::client_addr::client_ip(&headers, peer, s.settings.trust_forwarded_for);
+    let login = parley_contracts::svc::Login {
+        username: req.username,
+        password: req.password,
+        client: Some(client.to_string()),
+    };
+    Ok(Json(request(&s.nats, svc::LOGIN, &login).await?))
 }
 
 pub async fn refresh(

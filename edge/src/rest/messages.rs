@@ -1,7 +1,7 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use parley_contracts::api::{Accepted, AckStatus, HistoryQuery, MessagePage, SendMessageRequest};
 use parley_contracts::events::MessageAction;
@@ -11,7 +11,7 @@ use parley_contracts::svc::HistoryPage;
 use parley_contracts::{ErrorCode, error::ApiError};
 use parley_kit::nats::request;
 
-use super::{Body, parse_id};
+use super::{Body, Params, parse_id};
 use crate::auth::AuthUser;
 use crate::commands;
 use crate::error::Result;
@@ -21,7 +21,7 @@ pub async fn history(
     State(s): State<AppState>,
     AuthUser(c): AuthUser,
     Path(id): Path<String>,
-    Query(q): Query<HistoryQuery>,
+    Params(q): Params<HistoryQuery>,
 ) -> Result<Json<MessagePage>> {
     let conversation_id = parse_id(&id)?;
     if s.members.role(conversation_id, c.sub).await?.is_none() {

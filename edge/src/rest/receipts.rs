@@ -5,8 +5,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use parley_contracts::api::{ReadRequest, ReceiptList, ReportCreated, ReportRequest};
 use parley_contracts::events::ReceiptKind;
+use parley_contracts::limits::REPORT_REASON_MAX;
 use parley_contracts::subjects::svc;
 use parley_contracts::svc::Report;
+use parley_contracts::validate;
 use parley_contracts::{ErrorCode, error::ApiError};
 use parley_kit::nats::request;
 
@@ -15,9 +17,6 @@ use crate::auth::AuthUser;
 use crate::error::Result;
 use crate::live;
 use crate::state::AppState;
-
-/// Reasons longer than this are refused (a report is a note, not a document).
-const REASON_MAX: usize = 1000;
 
 /// `PUT /conversations/{id}/read {seq}`: 204 once the receipt is in the stream.
 pub async fn read(
@@ -53,14 +52,7 @@ pub async fn report(
 ) -> Result<(StatusCode, Json<ReportCreated>)> {
     let conversation_id = parse_id(&id)?;
     let message_id = parse_id(&message)?;
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > REASON_MAX {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            format!("reason must be 1-{REASON_MAX} characters"),
-        )
-        .into());
-    }
+    let reason = validate::text("reason", &body.reason, REPORT_REASON_MAX, true)?;
     live::require_member(&s, c.sub, conversation_id).await?;
     let created: ReportCreated = request(
         &s.nats,

@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use parley_contracts::api::{PresenceInfo, SearchQuery, UpdateMeRequest, User, UserList};
 use parley_contracts::subjects::svc;
@@ -7,7 +7,7 @@ use parley_contracts::svc::{Block, Blocks, Empty, UserGet, UserSearch, UserUpdat
 use parley_kit::nats::request;
 use uuid::Uuid;
 
-use super::{Body, parse_id};
+use super::{Body, Params, parse_id};
 use crate::auth::AuthUser;
 use crate::error::Result;
 use crate::live;
@@ -48,7 +48,7 @@ pub async fn update_me(
 pub async fn search(
     State(s): State<AppState>,
     AuthUser(c): AuthUser,
-    Query(q): Query<SearchQuery>,
+    Params(q): Params<SearchQuery>,
 ) -> Result<Json<UserList>> {
     Ok(Json(
         request(

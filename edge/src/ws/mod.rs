@@ -8,7 +8,7 @@ mod sync;
 mod typing;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parley_contracts::ErrorCode;
@@ -44,12 +44,28 @@ fn unavailable(reason: &'static str, retry_after_s: u64) -> Response {
 
 pub async fn upgrade(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Query(q): Query<WsQuery>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     if s.draining.is_cancelled() {
         return unavailable("draining", 1);
+    }
+    // One address's budget first, so a client connecting in a loop spends only its own.
+    let ip = crate::client_addr::client_ip(&headers, peer, s.settings.trust_forwarded_for);
+    if let Some(wait) = s.address_accept.take_or_wait(ip) {
+        tracing::info!(client = %ip, "connects over the address's budget");
+        metrics::counter!(m::EDGE_CONNECTIONS_REJECTED, "reason" => "address_rate").increment(1);
+        let mut resp = EdgeError::new(
+            ErrorCode::RateLimited,
+            "too many connections from this address; retry later",
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
     }
     let wait = match s.accept_rate.lock() {
         Ok(mut bucket) => {

@@ -73,8 +73,24 @@ pub fn hash_refresh(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// Argon2 runs at once (hashes and verifications together): one per core. Each takes 19 MiB;
+/// unbounded, a burst of registrations and logins ran one per blocking thread (up to 512), and
+/// the allocator kept those buffers: 1.4 GiB resident after a few thousand. Requests beyond
+/// wait here, bounded in number by the service's concurrency.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.clamp(1, 8))
+    })
+}
+
 /// Argon2id with the crate's defaults (19 MiB, t=2, p=1: the OWASP minimum), off the runtime.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    let _slot = hashing_slots()
+        .acquire()
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "password hashing is shutting down"))?;
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
@@ -111,6 +127,9 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
                 .unwrap_or_default()
             })
             .clone(),
+    };
+    let Ok(_slot) = hashing_slots().acquire().await else {
+        return false;
     };
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)

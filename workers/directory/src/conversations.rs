@@ -259,6 +259,7 @@ pub async fn create(ctx: &Ctx, req: svc::ConvCreate) -> Result<ConvCreated, ApiE
                 ));
             }
             existing_users(&mut tx, &others).await?;
+            crate::privacy::refuse_if_blocked_by_any(&mut tx, req.actor, &others).await?;
             sqlx::query("INSERT INTO conversations (id, kind, name, created_by) VALUES ($1, 'group', $2, $3)")
                 .bind(id)
                 .bind(req.request.name.as_deref().map(str::trim))
@@ -390,6 +391,7 @@ pub async fn add_members(ctx: &Ctx, req: svc::MembersAdd) -> Result<Conversation
         ));
     }
     existing_users(&mut tx, &new).await?;
+    crate::privacy::refuse_if_blocked_by_any(&mut tx, req.actor, &new).await?;
     sqlx::query(
         "INSERT INTO members (conversation_id, user_id, role) SELECT $1, u, 'member' FROM unnest($2::uuid[]) AS t(u)
          ON CONFLICT DO NOTHING",

@@ -5,6 +5,7 @@
 mod auth;
 mod conversations;
 mod privacy;
+mod strength;
 mod throttle;
 mod users;
 

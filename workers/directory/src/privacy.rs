@@ -26,6 +26,31 @@ pub async fn blocked_pair(conn: &mut PgConnection, a: Uuid, b: Uuid) -> Result<b
         .map_err(db_err)
 }
 
+/// Refuse when any of `users` blocked `actor`: a blocked user must not reach the person who
+/// blocked them by putting them into a group. The error does not say who, so a request
+/// naming several users does not reveal which one blocked the actor.
+pub async fn refuse_if_blocked_by_any(
+    conn: &mut PgConnection,
+    actor: Uuid,
+    users: &[Uuid],
+) -> Result<(), ApiError> {
+    let blocked: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM blocks WHERE blocked = $1 AND blocker = ANY($2))",
+    )
+    .bind(actor)
+    .bind(users)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if blocked {
+        return Err(ApiError::new(
+            ErrorCode::Blocked,
+            "you cannot add one of these users to a conversation",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn block(ctx: &Ctx, req: svc::Block) -> Result<Empty, ApiError> {
     set_block(ctx, req, true).await
 }

@@ -46,6 +46,7 @@ pub async fn register(ctx: &Ctx, req: svc::Register) -> Result<AuthResponse, Api
         .clone()
         .unwrap_or_else(|| req.username.clone());
     validate::label("displayName", &display, DISPLAY_NAME_MAX)?;
+    crate::strength::check(&req.password, &[&req.username, &display])?;
     let hash = auth::hash_password(req.password).await?;
     let id = Uuid::now_v7();
     let inserted = sqlx::query(
@@ -72,7 +73,7 @@ pub async fn register(ctx: &Ctx, req: svc::Register) -> Result<AuthResponse, Api
         display_name: display.trim().to_string(),
         avatar_url: None,
         read_receipts: Some(true),
-        presence_privacy: Some(PresencePrivacy::Everyone),
+        presence_privacy: Some(PresencePrivacy::Contacts),
         presence: None,
     };
     issue(ctx, user, Uuid::now_v7()).await
@@ -81,17 +82,27 @@ pub async fn register(ctx: &Ctx, req: svc::Register) -> Result<AuthResponse, Api
 #[tracing::instrument(skip_all, fields(username = %req.username))]
 pub async fn login(ctx: &Ctx, req: svc::Login) -> Result<AuthResponse, ApiError> {
     let lower = req.username.to_lowercase();
-    if lower.len() > 64 || req.password.len() > 1024 {
+    // No stored username has a control character (validate::username); PostgreSQL would refuse
+    // a NUL with an error rather than find nothing.
+    if lower.len() > 64 || req.password.len() > 1024 || lower.chars().any(char::is_control) {
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
             "wrong username or password",
         ));
     }
-    if ctx.throttle.is_blocked(&lower).await {
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            "too many failed logins; try again in 15 minutes",
-        ));
+    // Requests without the edge's view of the client (older edges) share one address.
+    let client = req.client.as_deref().unwrap_or("unknown");
+    if let Some(wait) = ctx.throttle.wait(&lower, client).await {
+        tracing::warn!(client, ?wait, "sign-in throttled");
+        let message = match wait {
+            crate::throttle::Wait::Address(s) => {
+                format!("too many failed sign-ins from this address; try again in {s} s")
+            }
+            crate::throttle::Wait::Account(s) => {
+                format!("this account is being guessed at; try again in {s} s")
+            }
+        };
+        return Err(ApiError::new(ErrorCode::RateLimited, message));
     }
     let row = sqlx::query("SELECT id, username, display_name, avatar_url, read_receipts, presence_privacy, password_hash FROM users WHERE username_lower = $1")
         .bind(&lower)
@@ -102,11 +113,11 @@ pub async fn login(ctx: &Ctx, req: svc::Login) -> Result<AuthResponse, ApiError>
     let ok = auth::verify_password(req.password, stored).await;
     match (ok, row) {
         (true, Some(r)) => {
-            ctx.throttle.clear(&lower).await;
+            ctx.throttle.clear(&lower, client).await;
             issue(ctx, row_to_me(&r), Uuid::now_v7()).await
         }
         _ => {
-            ctx.throttle.record_failure(&lower).await;
+            ctx.throttle.record_failure(&lower, client).await;
             Err(ApiError::new(
                 ErrorCode::InvalidCredentials,
                 "wrong username or password",
@@ -271,13 +282,7 @@ pub(crate) async fn announce_user(ctx: &Ctx, user: &User) {
 
 /// Prefix match on the username, substring match on the display name; exact username first.
 pub async fn search(ctx: &Ctx, req: svc::UserSearch) -> Result<UserList, ApiError> {
-    let q = req.q.trim().to_lowercase();
-    if q.is_empty() || q.chars().count() > SEARCH_QUERY_MAX {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            format!("q must be 1-{SEARCH_QUERY_MAX} characters"),
-        ));
-    }
+    let q = validate::text("q", &req.q, SEARCH_QUERY_MAX, false)?.to_lowercase();
     let escaped = q
         .replace('\\', "\\\\")
         .replace('%', "\\%")

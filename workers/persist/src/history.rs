@@ -258,6 +258,12 @@ pub async fn report(
     db: &PgPool,
     req: svc::Report,
 ) -> Result<parley_contracts::api::ReportCreated, ApiError> {
+    let reason = parley_contracts::validate::text(
+        "reason",
+        &req.reason,
+        parley_contracts::limits::REPORT_REASON_MAX,
+        true,
+    )?;
     let id: Option<Uuid> = sqlx::query_scalar(
         "WITH ins AS (
             INSERT INTO reports (id, conversation_id, message_id, reporter_id, sender_id, body_snapshot, reason)
@@ -272,7 +278,7 @@ pub async fn report(
     .bind(req.conversation_id)
     .bind(req.message_id)
     .bind(req.actor)
-    .bind(&req.reason)
+    .bind(reason)
     .fetch_optional(db)
     .await
     .map_err(db_err)?;
