@@ -10,6 +10,7 @@ mod outage;
 mod process;
 mod scale;
 mod services;
+mod workers;
 
 pub use clients::{Api, Session, Ws};
 pub use outage::{TcpProxy, await_readyz};
@@ -18,6 +19,7 @@ pub use scale::{Replicas, STATELESS_WORKERS, history, history_of_at_least};
 pub use services::{Keys, NatsServer, TestDb};
 /// For tests that inspect a worker's tables directly.
 pub use sqlx;
+pub use workers::Worker;
 
 /// Give up on a condition after this long.
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);

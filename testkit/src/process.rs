@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::services::{Keys, NatsServer, TestDb};
+use crate::workers::Worker;
 
 fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("PARLEY_BIN_DIR") {
@@ -205,16 +206,26 @@ impl Stack {
             edges: Vec::new(),
             opts,
         };
-        stack.directory = Some(stack.spawn_worker("parley-directory")?);
-        stack.persist = Some(stack.spawn_worker("parley-persist")?);
-        stack.delivery = Some(stack.spawn_worker("parley-delivery")?);
-        stack.receipts = Some(stack.spawn_worker("parley-receipts")?);
-        stack.presence = Some(stack.spawn_worker("parley-presence")?);
+        for w in Worker::ALL {
+            let p = stack.spawn_worker(w.binary())?;
+            *stack.slot(w) = Some(p);
+        }
         for _ in 0..stack.opts.edges.max(1) {
             let edge = stack.spawn_edge()?;
             stack.edges.push(edge);
         }
         Ok(stack)
+    }
+
+    /// Where the stack keeps its own instance of `w`.
+    pub fn slot(&mut self, w: Worker) -> &mut Option<Proc> {
+        match w {
+            Worker::Directory => &mut self.directory,
+            Worker::Persist => &mut self.persist,
+            Worker::Delivery => &mut self.delivery,
+            Worker::Receipts => &mut self.receipts,
+            Worker::Presence => &mut self.presence,
+        }
     }
 
     /// The environment every process of this stack gets.

@@ -6,15 +6,15 @@ use std::time::Duration;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{Api, Proc, Stack};
+use crate::{Api, Proc, Stack, Worker};
 
 /// Every worker that may run as several instances against one NATS.
 pub const STATELESS_WORKERS: [&str; 5] = [
-    "parley-directory",
-    "parley-persist",
-    "parley-delivery",
-    "parley-receipts",
-    "parley-presence",
+    Worker::ALL[0].binary(),
+    Worker::ALL[1].binary(),
+    Worker::ALL[2].binary(),
+    Worker::ALL[3].binary(),
+    Worker::ALL[4].binary(),
 ];
 
 /// Extra worker instances started beside a stack's own; each is `kill -9`ed on drop.
@@ -45,14 +45,10 @@ impl Stack {
     /// `kill -9` the stack's own instance of `worker` (its replicas keep running); returns
     /// whether there was one to kill.
     pub fn kill9_worker(&mut self, worker: &str) -> bool {
-        let slot = match worker {
-            "parley-directory" => &mut self.directory,
-            "parley-persist" => &mut self.persist,
-            "parley-delivery" => &mut self.delivery,
-            "parley-receipts" => &mut self.receipts,
-            "parley-presence" => &mut self.presence,
-            _ => return false,
+        let Some(w) = Worker::ALL.into_iter().find(|w| w.binary() == worker) else {
+            return false;
         };
+        let slot = self.slot(w);
         match slot.take() {
             Some(p) => {
                 p.kill9();
