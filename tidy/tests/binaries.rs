@@ -19,7 +19,7 @@ fn of_kinds(list: &[Binary], kinds: &[Kind]) -> Vec<Binary> {
 }
 
 fn yaml(rel: &str) -> Yaml {
-    let text = read(rel).unwrap();
+    let text = read(rel).unwrap_or_else(|e| panic!("{e:#}"));
     let mut docs = YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}"));
     assert_eq!(docs.len(), 1, "{rel}: one YAML document");
     docs.remove(0)
