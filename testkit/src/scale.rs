@@ -1,4 +1,4 @@
-//! Scale-out fixtures: extra instances of the stateless workers next to a [`Stack`], and the
+//! Scale-out fixtures: extra instances of workers next to a [`Stack`], and the
 //! full history of a conversation, to check "exactly once" after instances were killed.
 
 use std::time::Duration;
@@ -8,15 +8,6 @@ use uuid::Uuid;
 
 use crate::{Api, Proc, Stack, Worker};
 
-/// Every worker that may run as several instances against one NATS.
-pub const STATELESS_WORKERS: [&str; 5] = [
-    Worker::ALL[0].binary(),
-    Worker::ALL[1].binary(),
-    Worker::ALL[2].binary(),
-    Worker::ALL[3].binary(),
-    Worker::ALL[4].binary(),
-];
-
 /// Extra worker instances started beside a stack's own; each is `kill -9`ed on drop.
 #[derive(Default)]
 pub struct Replicas {
@@ -24,32 +15,32 @@ pub struct Replicas {
 }
 
 impl Replicas {
-    /// `extra` more instances of each of `workers`.
-    pub fn start(stack: &Stack, workers: &[&str], extra: usize) -> anyhow::Result<Self> {
+    /// `extra` more instances of each of `workers` (every worker may run as several
+    /// instances against one NATS).
+    pub fn start(stack: &Stack, workers: &[Worker], extra: usize) -> anyhow::Result<Self> {
         let mut procs = Vec::new();
         for _ in 0..extra {
             for w in workers {
-                procs.push(stack.spawn_worker(w)?);
+                procs.push(stack.spawn_worker(*w)?);
             }
         }
         Ok(Self { procs })
     }
 
     /// How many extra instances of `worker` run.
-    pub fn count(&self, worker: &str) -> usize {
-        self.procs.iter().filter(|p| p.name == worker).count()
+    pub fn count(&self, worker: Worker) -> usize {
+        self.procs
+            .iter()
+            .filter(|p| p.name == worker.binary())
+            .count()
     }
 }
 
 impl Stack {
     /// `kill -9` the stack's own instance of `worker` (its replicas keep running); returns
     /// whether there was one to kill.
-    pub fn kill9_worker(&mut self, worker: &str) -> bool {
-        let Some(w) = Worker::ALL.into_iter().find(|w| w.binary() == worker) else {
-            return false;
-        };
-        let slot = self.slot(w);
-        match slot.take() {
+    pub fn kill9_worker(&mut self, worker: Worker) -> bool {
+        match self.workers.remove(&worker) {
             Some(p) => {
                 p.kill9();
                 true
