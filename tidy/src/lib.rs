@@ -134,13 +134,8 @@ impl Dep {
 
 /// Every package of the workspace with its declared dependencies (`cargo metadata --no-deps`).
 pub fn workspace() -> anyhow::Result<Vec<Package>> {
-    let meta: Value = serde_json::from_str(&cargo(&[
-        "metadata",
-        "--format-version",
-        "1",
-        "--no-deps",
-        "--offline",
-    ])?)?;
+    let meta: Value =
+        serde_json::from_str(&cargo(&["metadata", "--format-version", "1", "--no-deps"])?)?;
     let root = root();
     let mut out = Vec::new();
     for p in meta["packages"]
@@ -193,7 +188,9 @@ pub fn workspace() -> anyhow::Result<Vec<Package>> {
 /// `db`; `cargo tree -p` resolves them as `cargo build -p` does.)
 /// With several packages, their features are resolved together, as one build of all of them.
 pub fn linked(packages: &[&str]) -> anyhow::Result<BTreeSet<String>> {
-    let mut args = vec!["tree", "--offline", "-e", "normal", "--prefix", "none"];
+    // Not --offline: on a fresh machine the crates of a package no build has needed yet are
+    // fetched (their manifests are what cargo tree reads).
+    let mut args = vec!["tree", "-e", "normal", "--prefix", "none"];
     args.extend(["--format", "{p}"]);
     for p in packages {
         args.extend(["-p", p]);

@@ -60,7 +60,7 @@ fn contracts_links_no_runtime() {
     let found = forbidden_in("parley-contracts", RUNTIME);
     let problems: Vec<String> = found
         .iter()
-        .map(|c| format!("contracts/Cargo.toml: parley-contracts links {c} (`cargo tree -p parley-contracts -i {c}`)"))
+        .map(|c| format!("contracts/Cargo.toml: parley-contracts links {c} (`cargo tree -p parley-contracts -e normal -i {c}`)"))
         .collect();
     report("contracts is wire types only", &problems);
 }
