@@ -9,14 +9,13 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# The server binaries are the ones binaries.txt lists.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked \
-      -p parley-edge -p parley-jetstream -p parley-directory -p parley-persist \
-      -p parley-delivery -p parley-receipts -p parley-presence \
+    bins=$(awk '!/^#/ && NF {print $1}' binaries.txt) \
+ && cargo build --release --locked $(printf -- '--bin %s ' $bins) \
  && mkdir /out \
- && for b in parley-edge parley-jetstream parley-directory parley-persist parley-delivery \
-             parley-receipts parley-presence; do cp "target/release/$b" /out/; done
+ && for b in $bins; do cp "target/release/$b" /out/; done
 
 FROM debian:bookworm-slim
 # curl: health checks (/readyz); openssl: the one-shot JWT key generation in compose.yaml.

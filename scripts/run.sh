@@ -49,13 +49,16 @@ trap cleanup EXIT INT TERM
 
 "$PARLEY_NATS_SERVER" -c jetstream/nats-dev.conf -p "$nats_port" -sd "$state/nats" >"$state/logs/nats.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break; sleep 0.1; done
-"$bin/parley-jetstream" apply
-PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+1)) "$bin/parley-directory" 2>"$state/logs/directory.log" & pids+=($!)
-PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+2)) "$bin/parley-persist"   2>"$state/logs/persist.log" & pids+=($!)
-PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+3)) "$bin/parley-delivery"  2>"$state/logs/delivery.log" & pids+=($!)
-PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+4)) "$bin/parley-receipts"  2>"$state/logs/receipts.log" & pids+=($!)
-PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+5)) "$bin/parley-presence"  2>"$state/logs/presence.log" & pids+=($!)
-"$bin/parley-edge" 2>"$state/logs/edge.log" & pids+=($!)
+# Which binaries run, in which order, comes from binaries.txt; a worker's ops port is
+# PARLEY_OPS_BASE + its place among the workers (directory 9101, persist 9102, …).
+of_kind() { awk -v k="$1" '!/^#/ && $2 == k {print $1}' binaries.txt; }
+for b in $(of_kind setup); do "$bin/$b" apply; done
+i=0
+for b in $(of_kind worker); do
+  i=$((i + 1))
+  PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base + i)) "$bin/$b" 2>"$state/logs/${b#parley-}.log" & pids+=($!)
+done
+for b in $(of_kind edge); do "$bin/$b" 2>"$state/logs/${b#parley-}.log" & pids+=($!); done
 sleep 1
 echo
 for _ in $(seq 1 100); do curl -sf "http://$PARLEY_LISTEN/readyz" >/dev/null && break; sleep 0.2; done

@@ -15,15 +15,17 @@ step "compose.yaml: valid, and its binaries, PARLEY_* variables and mounts exist
 scripts/check-compose.sh
 step "rustfmt"
 cargo fmt --all -- --check
+step "tidy: binaries.txt and what follows it, crate graph, subjects (tidy/tests)"
+cargo test -p parley-tidy --no-fail-fast
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 step "build binaries"
 cargo build --workspace --bins
 step "Rust tests (unit + integration over real services)"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast --test-threads 4
+  cargo nextest run --workspace --exclude parley-tidy --no-fail-fast --test-threads 4
 else
-  cargo test --workspace --no-fail-fast -- --test-threads 4
+  cargo test --workspace --exclude parley-tidy --no-fail-fast -- --test-threads 4
 fi
 
 step "web: install, unit tests, build"

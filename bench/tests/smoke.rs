@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, ensure};
-use parley_testkit::Stack;
+use parley_testkit::{Stack, Worker};
 use serde_json::Value;
 
 fn bench(args: &[&str]) -> anyhow::Result<()> {
@@ -53,7 +53,7 @@ fn has_file_ending(dir: &Path, suffix: &str) -> anyhow::Result<bool> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn smoke_scenario_loses_and_duplicates_nothing() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&Worker::ALL).start().await?;
     let url = stack.edge_url(0);
     let tmp = tempfile::tempdir()?;
     let state = tmp.path().join("state");
@@ -72,12 +72,13 @@ async fn smoke_scenario_loses_and_duplicates_nothing() -> anyhow::Result<()> {
         "--no-record",
     ];
     let metrics = format!("{url}/metrics");
-    let ops = |p: &Option<parley_testkit::Proc>| {
-        p.as_ref()
-            .map(|p| format!("http://{}/metrics", p.addrs["ops"]))
+    let ops = |w: Worker| {
+        stack
+            .ops_url(w)
+            .map(|base| format!("{base}/metrics"))
             .unwrap_or_default()
     };
-    let (persist, delivery) = (ops(&stack.persist), ops(&stack.delivery));
+    let (persist, delivery) = (ops(Worker::Persist), ops(Worker::Delivery));
     let mut load = vec![
         "load",
         "--scenario",

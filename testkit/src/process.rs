@@ -1,6 +1,6 @@
 //! Parley binaries as real processes, wired to one test's NATS, database and Redis prefix.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::services::{Keys, NatsServer, TestDb};
+use crate::services::{Keys, NatsServer, RedisPrefix, TestDb};
+use crate::workers::Worker;
 
 fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("PARLEY_BIN_DIR") {
@@ -159,62 +160,84 @@ pub fn redis_url() -> String {
     std::env::var("PARLEY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct StackOptions {
-    /// Extra environment for every process.
-    pub env: Vec<(String, String)>,
-    /// Number of edges (default 1).
-    pub edges: usize,
+/// What a test's stack runs: NATS, a fresh database, a Redis prefix, the edge(s) always, and
+/// only the workers the test names. Start with [`Stack::with`].
+#[derive(Debug, Clone)]
+#[must_use = "a stack runs once `start` is awaited"]
+pub struct StackBuilder {
+    workers: BTreeSet<Worker>,
+    env: Vec<(String, String)>,
+    edges: usize,
 }
 
-/// NATS + a fresh database + Redis prefix + every worker and edge(s).
+impl StackBuilder {
+    /// Extra environment for every process of the stack.
+    pub fn env(mut self, vars: &[(&str, &str)]) -> Self {
+        self.env
+            .extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
+    }
+
+    /// `n` edges instead of one.
+    pub fn edges(mut self, n: usize) -> Self {
+        self.edges = n.max(1);
+        self
+    }
+
+    /// Start the workers (in `binaries.txt`'s order), then the edges.
+    pub async fn start(self) -> anyhow::Result<Stack> {
+        let nats = NatsServer::start()?;
+        let db = TestDb::create().await?;
+        let keys = Keys::generate()?;
+        let redis = RedisPrefix::new("parley_test");
+        let redis_prefix = redis.prefix.clone();
+        let mut stack = Stack {
+            nats,
+            db,
+            keys,
+            redis_prefix,
+            workers: BTreeMap::new(),
+            edges: Vec::new(),
+            env: self.env,
+            _redis: redis,
+        };
+        for w in self.workers {
+            let p = stack.spawn_worker(w)?;
+            stack.workers.insert(w, p);
+        }
+        for _ in 0..self.edges {
+            let edge = stack.spawn_edge()?;
+            stack.edges.push(edge);
+        }
+        Ok(stack)
+    }
+}
+
+/// NATS + a fresh database + a Redis prefix + the workers a test asked for + edge(s).
 pub struct Stack {
     pub nats: NatsServer,
     pub db: TestDb,
     pub keys: Keys,
     pub redis_prefix: String,
-    pub directory: Option<Proc>,
-    pub persist: Option<Proc>,
-    pub delivery: Option<Proc>,
-    pub receipts: Option<Proc>,
-    pub presence: Option<Proc>,
+    /// The stack's own instance of each worker it runs; a test may kill, take or replace one.
+    pub workers: BTreeMap<Worker, Proc>,
     pub edges: Vec<Proc>,
-    opts: StackOptions,
+    env: Vec<(String, String)>,
+    /// Deletes the prefix's keys when the stack goes.
+    _redis: RedisPrefix,
 }
 
 impl Stack {
-    pub async fn start() -> anyhow::Result<Self> {
-        Self::start_with(StackOptions::default()).await
-    }
-
-    pub async fn start_with(opts: StackOptions) -> anyhow::Result<Self> {
-        let nats = NatsServer::start()?;
-        let db = TestDb::create().await?;
-        let keys = Keys::generate()?;
-        let redis_prefix = format!("parley_test:{}:", uuid::Uuid::now_v7().simple());
-        let mut stack = Self {
-            nats,
-            db,
-            keys,
-            redis_prefix,
-            directory: None,
-            persist: None,
-            delivery: None,
-            receipts: None,
-            presence: None,
-            edges: Vec::new(),
-            opts,
-        };
-        stack.directory = Some(stack.spawn_worker("parley-directory")?);
-        stack.persist = Some(stack.spawn_worker("parley-persist")?);
-        stack.delivery = Some(stack.spawn_worker("parley-delivery")?);
-        stack.receipts = Some(stack.spawn_worker("parley-receipts")?);
-        stack.presence = Some(stack.spawn_worker("parley-presence")?);
-        for _ in 0..stack.opts.edges.max(1) {
-            let edge = stack.spawn_edge()?;
-            stack.edges.push(edge);
+    /// A stack of one edge and `workers`. Each test names what its journey needs: the
+    /// directory for accounts and membership, persist for conversations and messages,
+    /// delivery for anything pushed to a socket, receipts for watermarks and unread counts,
+    /// presence for who is online.
+    pub fn with(workers: &[Worker]) -> StackBuilder {
+        StackBuilder {
+            workers: workers.iter().copied().collect(),
+            env: Vec::new(),
+            edges: 1,
         }
-        Ok(stack)
     }
 
     /// The environment every process of this stack gets.
@@ -249,25 +272,28 @@ impl Stack {
         ] {
             env.push((var.into(), "1000000".into()));
         }
-        env.extend(self.opts.env.iter().cloned());
+        env.extend(self.env.iter().cloned());
         env
     }
 
     /// Start one more instance of a worker (also used to restart after a kill).
-    pub fn spawn_worker(&self, name: &str) -> anyhow::Result<Proc> {
-        Proc::spawn(name, &self.env(), &["ops"])
+    pub fn spawn_worker(&self, w: Worker) -> anyhow::Result<Proc> {
+        Proc::spawn(w.binary(), &self.env(), &["ops"])
     }
 
     /// One more instance of a worker with `extra` environment on top of the stack's (e.g. a
     /// database URL through a proxy the test can cut).
-    pub fn spawn_worker_with(
-        &self,
-        name: &str,
-        extra: &[(String, String)],
-    ) -> anyhow::Result<Proc> {
+    pub fn spawn_worker_with(&self, w: Worker, extra: &[(String, String)]) -> anyhow::Result<Proc> {
         let mut env = self.env();
         env.extend(extra.iter().cloned());
-        Proc::spawn(name, &env, &["ops"])
+        Proc::spawn(w.binary(), &env, &["ops"])
+    }
+
+    /// Base URL of the ops listener of the stack's own instance of `w`, if it runs one.
+    pub fn ops_url(&self, w: Worker) -> Option<String> {
+        self.workers
+            .get(&w)
+            .map(|p| format!("http://{}", p.addrs["ops"]))
     }
 
     pub fn spawn_edge(&self) -> anyhow::Result<Proc> {

@@ -1,4 +1,4 @@
-//! Scale-out fixtures: extra instances of the stateless workers next to a [`Stack`], and the
+//! Scale-out fixtures: extra instances of workers next to a [`Stack`], and the
 //! full history of a conversation, to check "exactly once" after instances were killed.
 
 use std::time::Duration;
@@ -6,16 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{Api, Proc, Stack};
-
-/// Every worker that may run as several instances against one NATS.
-pub const STATELESS_WORKERS: [&str; 5] = [
-    "parley-directory",
-    "parley-persist",
-    "parley-delivery",
-    "parley-receipts",
-    "parley-presence",
-];
+use crate::{Api, Proc, Stack, Worker};
 
 /// Extra worker instances started beside a stack's own; each is `kill -9`ed on drop.
 #[derive(Default)]
@@ -24,36 +15,32 @@ pub struct Replicas {
 }
 
 impl Replicas {
-    /// `extra` more instances of each of `workers`.
-    pub fn start(stack: &Stack, workers: &[&str], extra: usize) -> anyhow::Result<Self> {
+    /// `extra` more instances of each of `workers` (every worker may run as several
+    /// instances against one NATS).
+    pub fn start(stack: &Stack, workers: &[Worker], extra: usize) -> anyhow::Result<Self> {
         let mut procs = Vec::new();
         for _ in 0..extra {
             for w in workers {
-                procs.push(stack.spawn_worker(w)?);
+                procs.push(stack.spawn_worker(*w)?);
             }
         }
         Ok(Self { procs })
     }
 
     /// How many extra instances of `worker` run.
-    pub fn count(&self, worker: &str) -> usize {
-        self.procs.iter().filter(|p| p.name == worker).count()
+    pub fn count(&self, worker: Worker) -> usize {
+        self.procs
+            .iter()
+            .filter(|p| p.name == worker.binary())
+            .count()
     }
 }
 
 impl Stack {
     /// `kill -9` the stack's own instance of `worker` (its replicas keep running); returns
     /// whether there was one to kill.
-    pub fn kill9_worker(&mut self, worker: &str) -> bool {
-        let slot = match worker {
-            "parley-directory" => &mut self.directory,
-            "parley-persist" => &mut self.persist,
-            "parley-delivery" => &mut self.delivery,
-            "parley-receipts" => &mut self.receipts,
-            "parley-presence" => &mut self.presence,
-            _ => return false,
-        };
-        match slot.take() {
+    pub fn kill9_worker(&mut self, worker: Worker) -> bool {
+        match self.workers.remove(&worker) {
             Some(p) => {
                 p.kill9();
                 true

@@ -172,3 +172,37 @@ impl Keys {
         })
     }
 }
+
+/// A Redis key prefix of the test's own on the Redis at [`crate::redis_url`]; every key under
+/// it is deleted on drop, so tests leave nothing behind in the shared Redis.
+pub struct RedisPrefix {
+    pub prefix: String,
+}
+
+impl RedisPrefix {
+    /// `<label>:<fresh id>:`.
+    pub fn new(label: &str) -> Self {
+        Self {
+            prefix: format!("{label}:{}:", uuid::Uuid::now_v7().simple()),
+        }
+    }
+}
+
+impl Drop for RedisPrefix {
+    fn drop(&mut self) {
+        // Best effort, and blocking: Drop may run outside a runtime.
+        let Ok(client) = redis::Client::open(crate::redis_url()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
+}

@@ -8,6 +8,7 @@ pub mod args;
 pub mod batch;
 pub mod breaker;
 pub mod consume;
+#[cfg(feature = "db")]
 pub mod db;
 pub mod follow;
 pub mod members;
@@ -19,6 +20,7 @@ pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace;
+#[cfg(feature = "db")]
 pub mod worker;
 
 pub use args::CommonArgs;

@@ -1,30 +1,27 @@
-//! A nats-server with the streams provisioned, a Redis key prefix of the test's own (deleted on
-//! drop), presence workers running in-process, and NATS-side helpers.
+//! The presence worker in-process over testkit's fixtures (a nats-server with the streams, a
+//! Redis key prefix deleted on drop), and the presence commands and requests tests send it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::Utc;
 use clap::Parser;
-use futures::StreamExt;
 use parley_contracts::api::PresenceSetStatus;
 use parley_contracts::error::ApiError;
 use parley_contracts::events::{PresenceAction, PresenceCommand, PresenceEvent};
 use parley_contracts::subjects::{self, svc};
 use parley_contracts::svc::{PresenceGet, PresenceReply};
 use parley_kit::CancellationToken;
-use parley_testkit::NatsServer;
+use parley_testkit::{Bus, Events, RedisPrefix, redis_url};
 use uuid::Uuid;
 
-pub fn redis_url() -> String {
-    std::env::var("PARLEY_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
+/// A nats-server with the streams provisioned and a Redis key prefix of the test's own (both
+/// testkit's), presence workers started on them in-process, and the presence commands and
+/// requests the tests send.
 pub struct Env {
-    pub nats_server: NatsServer,
+    pub bus: Bus,
     pub nats: async_nats::Client,
-    pub js: async_nats::jetstream::Context,
-    pub prefix: String,
+    pub redis: RedisPrefix,
 }
 
 impl Env {
@@ -32,15 +29,11 @@ impl Env {
         if std::env::var("TEST_LOG").is_ok() {
             parley_kit::telemetry::init("presence-test", "text");
         }
-        let nats_server = NatsServer::start()?;
-        let nats = async_nats::connect(nats_server.url()).await?;
-        let js = async_nats::jetstream::new(nats.clone());
-        parley_jetstream::apply_streams(&js, Default::default()).await?;
+        let bus = Bus::start().await?;
         Ok(Self {
-            nats_server,
-            nats,
-            js,
-            prefix: format!("test:presence:{}:", Uuid::now_v7()),
+            nats: bus.nats.clone(),
+            bus,
+            redis: RedisPrefix::new("parley_test:presence"),
         })
     }
 
@@ -49,11 +42,11 @@ impl Env {
         let settings = parley_presence::Settings::try_parse_from([
             "parley-presence",
             "--nats-url",
-            &self.nats_server.url(),
+            &self.bus.server.url(),
             "--redis-url",
             &redis_url(),
             "--redis-prefix",
-            &self.prefix,
+            &self.redis.prefix,
             "--ops-listen",
             "127.0.0.1:0",
             "--presence-sweep-ms",
@@ -125,36 +118,8 @@ impl Env {
 
     /// Every presence event stored in EVENTS for `filter` (a subject, wildcards allowed), from
     /// the start of the stream.
-    pub async fn events(&self, filter: String) -> anyhow::Result<Events> {
-        let stream = self.js.get_stream(subjects::stream::EVENTS).await?;
-        let consumer = stream
-            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-                filter_subject: filter,
-                ..Default::default()
-            })
-            .await?;
-        Ok(Events {
-            messages: consumer.messages().await?,
-        })
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        // Best effort: leave nothing behind in the shared Redis.
-        let Ok(client) = redis::Client::open(redis_url()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_connection() else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut conn)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(keys).query(&mut conn);
-        }
+    pub async fn events(&self, filter: String) -> anyhow::Result<Events<PresenceEvent>> {
+        self.bus.events(filter).await
     }
 }
 
@@ -170,35 +135,6 @@ impl Worker {
         self.stop.cancel();
         tokio::time::timeout(Duration::from_secs(10), self.task).await???;
         Ok(())
-    }
-}
-
-pub struct Events {
-    messages: async_nats::jetstream::consumer::pull::Ordered,
-}
-
-impl Events {
-    /// The next event within `within`, or `None`.
-    pub async fn next(&mut self, within: Duration) -> anyhow::Result<Option<PresenceEvent>> {
-        match tokio::time::timeout(within, self.messages.next()).await {
-            Err(_) | Ok(None) => Ok(None),
-            Ok(Some(msg)) => Ok(Some(serde_json::from_slice(&msg?.payload)?)),
-        }
-    }
-
-    /// The next event, which must arrive within a few seconds.
-    pub async fn expect(&mut self) -> anyhow::Result<PresenceEvent> {
-        self.next(Duration::from_secs(5))
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no presence event within 5 s"))
-    }
-
-    /// Nothing more arrives within `within`.
-    pub async fn expect_none(&mut self, within: Duration) -> anyhow::Result<()> {
-        match self.next(within).await? {
-            None => Ok(()),
-            Some(e) => anyhow::bail!("unexpected presence event {e:?}"),
-        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! Accounts, tokens, conversations and authorization, black-box over HTTP and WebSocket.
 
+use parley_testkit::Worker::{Delivery, Directory, Persist};
 use parley_testkit::{Stack, Ws};
 use serde_json::json;
 use uuid::Uuid;
 
 #[tokio::test]
 async fn register_login_refresh_rotation_and_logout() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory]).start().await?;
     let api = stack.api();
     let alice = api.register("alice").await?;
     // Usernames are unique case-insensitively.
@@ -165,11 +166,10 @@ async fn register_login_refresh_rotation_and_logout() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn failed_logins_are_throttled_in_redis() -> anyhow::Result<()> {
-    let stack = Stack::start_with(parley_testkit::StackOptions {
-        env: vec![("PARLEY_LOGIN_FAILURES_MAX".into(), "3".into())],
-        edges: 1,
-    })
-    .await?;
+    let stack = Stack::with(&[Directory])
+        .env(&[("PARLEY_LOGIN_FAILURES_MAX", "3")])
+        .start()
+        .await?;
     let api = stack.api();
     let alice = api.register("alice").await?;
     for _ in 0..3 {
@@ -208,11 +208,10 @@ async fn failed_logins_are_throttled_in_redis() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn groups_admins_members_and_the_size_cap() -> anyhow::Result<()> {
-    let stack = Stack::start_with(parley_testkit::StackOptions {
-        env: vec![("PARLEY_MAX_GROUP_MEMBERS".into(), "3".into())],
-        edges: 1,
-    })
-    .await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery])
+        .env(&[("PARLEY_MAX_GROUP_MEMBERS", "3")])
+        .start()
+        .await?;
     let api = stack.api();
     let (a, b, c, d) = (
         api.register("a").await?,
@@ -335,7 +334,7 @@ async fn groups_admins_members_and_the_size_cap() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn non_members_are_refused_everywhere() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery]).start().await?;
     let api = stack.api();
     let (alice, bob, eve) = (
         api.register("alice").await?,

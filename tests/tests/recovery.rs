@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use parley_testkit::Worker::{Delivery, Directory, Persist};
 use parley_testkit::{Api, Proc, Session, Stack, Ws, history};
 use uuid::Uuid;
 
@@ -198,13 +199,14 @@ async fn received(proc: &Proc) -> anyhow::Result<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_persist_resumes_within_seconds_in_every_senders_order() -> anyhow::Result<()> {
-    let mut stack = common::fast_stack().await?;
+    let mut stack = common::fast_stack(&[Directory, Persist, Delivery]).start().await?;
     let senders = Senders::start(&stack).await?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let persist = stack.persist.take().context("persist runs")?;
+    let persist = stack.workers.remove(&Persist).context("persist runs")?;
     freeze_then_kill(persist).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stack.persist = Some(stack.spawn_worker("parley-persist")?);
+    let restarted_persist = stack.spawn_worker(Persist)?;
+    stack.workers.insert(Persist, restarted_persist);
     let restarted = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (acked, convs) = senders.finish().await?;
@@ -224,11 +226,11 @@ async fn a_killed_persist_resumes_within_seconds_in_every_senders_order() -> any
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_two_persists_the_survivor_takes_over_within_seconds_in_order() -> anyhow::Result<()> {
-    let mut stack = common::fast_stack().await?;
-    let second = stack.spawn_worker("parley-persist")?;
+    let mut stack = common::fast_stack(&[Directory, Persist, Delivery]).start().await?;
+    let second = stack.spawn_worker(Persist)?;
     let senders = Senders::start(&stack).await?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let first = stack.persist.take().context("persist runs")?;
+    let first = stack.workers.remove(&Persist).context("persist runs")?;
     // Kill the one that is pulling (both may be, with every instance pulling at once).
     let (victim, survivor) = if received(&first).await? >= received(&second).await? {
         (first, second)
@@ -249,7 +251,7 @@ async fn of_two_persists_the_survivor_takes_over_within_seconds_in_order() -> an
         took <= RECOVERY,
         "every acked message stored {took:?} after the kill (target {RECOVERY:?})"
     );
-    stack.persist = Some(survivor);
+    stack.workers.insert(Persist, survivor);
     Ok(())
 }
 
@@ -259,7 +261,7 @@ async fn of_two_persists_the_survivor_takes_over_within_seconds_in_order() -> an
 #[tokio::test]
 async fn a_retried_send_whose_first_copy_was_stored_keeps_its_place() -> anyhow::Result<()> {
     use parley_contracts::events::{MessageAction, MessageCommand};
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery]).start().await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use parley_testkit::{Api, Session, Stack, StackOptions, Ws};
+use parley_testkit::Worker::{Delivery, Directory, Persist};
+use parley_testkit::{Api, Session, Stack, Ws};
 use serde_json::json;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
@@ -27,14 +28,10 @@ async fn stack(extra: &[(&str, &str)]) -> anyhow::Result<Stack> {
         ("PARLEY_CONN_BURST", "100000"),
     ];
     env.extend_from_slice(extra);
-    Stack::start_with(StackOptions {
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        edges: 1,
-    })
-    .await
+    Stack::with(&[Directory, Persist, Delivery])
+        .env(&env)
+        .start()
+        .await
 }
 
 /// A WebSocket over a TCP socket with a tiny receive buffer, authenticated; the caller then

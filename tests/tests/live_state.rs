@@ -6,24 +6,24 @@ mod common;
 
 use std::time::Duration;
 
-use parley_testkit::{Session, Stack, StackOptions, Ws};
+use parley_testkit::Worker::{Delivery, Directory, Persist, Presence, Receipts};
+use parley_testkit::{Session, Stack, StackBuilder, Worker, Ws};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-fn opts(edges: usize) -> StackOptions {
-    let env = [
+/// A stack of `workers` and `edges` edges where presence expires and is swept quickly.
+fn live_stack(workers: &[Worker], edges: usize) -> StackBuilder {
+    Stack::with(workers).edges(edges).env(&[
         ("PARLEY_PRESENCE_TTL_SECONDS", "3"),
         ("PARLEY_PRESENCE_HEARTBEAT_SECONDS", "1"),
         ("PARLEY_PRESENCE_SWEEP_MS", "200"),
-    ];
-    StackOptions {
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        edges,
-    }
+    ])
 }
+
+/// What receipts need: messages stored and routed, and the receipts worker.
+const RECEIPTS: &[Worker] = &[Directory, Persist, Delivery, Receipts];
+/// What presence needs: conversations (audiences), routing, and the presence worker.
+const PRESENCE: &[Worker] = &[Directory, Persist, Delivery, Presence];
 
 /// A `message:status` frame for `user` in `conv` with exactly these watermarks.
 fn status(conv: Uuid, user: &Session, delivered: u64, read: u64) -> impl Fn(&Value) -> bool {
@@ -113,7 +113,7 @@ async fn send_n(from: &mut Ws, to: &mut Ws, conv: Uuid, n: usize) -> anyhow::Res
 
 #[tokio::test]
 async fn read_receipts_in_a_group_of_five() -> anyhow::Result<()> {
-    let stack = Stack::start_with(opts(1)).await?;
+    let stack = live_stack(RECEIPTS, 1).start().await?;
     let api = stack.api();
     let mut users = Vec::new();
     for name in ["ann", "ben", "cat", "dan", "eve"] {
@@ -191,7 +191,7 @@ async fn read_receipts_in_a_group_of_five() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn read_receipts_off_hides_them_both_ways() -> anyhow::Result<()> {
-    let stack = Stack::start_with(opts(1)).await?;
+    let stack = live_stack(RECEIPTS, 1).start().await?;
     let api = stack.api();
     let (ann, ben, _) = api.direct_pair().await?;
     let cat = api.register("cat").await?;
@@ -229,7 +229,7 @@ async fn read_receipts_off_hides_them_both_ways() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn delivered_is_the_furthest_device_and_devices_share_read_state() -> anyhow::Result<()> {
-    let stack = Stack::start_with(opts(2)).await?;
+    let stack = live_stack(RECEIPTS, 2).start().await?;
     let api = stack.api();
     let (ann, ben, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &ann.token).await?;
@@ -258,7 +258,7 @@ async fn delivered_is_the_furthest_device_and_devices_share_read_state() -> anyh
 
 #[tokio::test]
 async fn bad_receipts_are_refused_and_non_members_learn_nothing() -> anyhow::Result<()> {
-    let stack = Stack::start_with(opts(1)).await?;
+    let stack = live_stack(&[Directory, Persist], 1).start().await?;
     let api = stack.api();
     let (ann, _ben, conv) = api.direct_pair().await?;
     let eve = api.register("eve").await?;
@@ -296,7 +296,7 @@ async fn bad_receipts_are_refused_and_non_members_learn_nothing() -> anyhow::Res
 
 #[tokio::test]
 async fn presence_follows_devices_status_and_privacy() -> anyhow::Result<()> {
-    let stack = Stack::start_with(opts(1)).await?;
+    let stack = live_stack(PRESENCE, 1).start().await?;
     let api = stack.api();
     let (ann, ben, _conv) = api.direct_pair().await?;
     let stranger = api.register("zed").await?;
@@ -383,7 +383,7 @@ async fn presence_follows_devices_status_and_privacy() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn users_of_a_killed_edge_go_offline() -> anyhow::Result<()> {
-    let mut stack = Stack::start_with(opts(2)).await?;
+    let mut stack = live_stack(PRESENCE, 2).start().await?;
     let api = stack.api();
     let (ann, ben, _) = api.direct_pair().await?;
     let mut b = Ws::connect(&stack.edge_url(0), &ben.token).await?;
@@ -406,7 +406,7 @@ async fn users_of_a_killed_edge_go_offline() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn blocked_users_are_refused() -> anyhow::Result<()> {
-    let stack = Stack::start_with(opts(1)).await?;
+    let stack = live_stack(PRESENCE, 1).start().await?;
     let api = stack.api();
     let (ann, ben, conv) = api.direct_pair().await?;
     let url = stack.edge_url(0);
@@ -546,7 +546,9 @@ async fn blocked_users_are_refused() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn reports_are_stored_for_moderation() -> anyhow::Result<()> {
-    let stack = Stack::start_with(opts(1)).await?;
+    let stack = live_stack(&[Directory, Persist, Delivery], 1)
+        .start()
+        .await?;
     let api = stack.api();
     let (ann, ben, conv) = api.direct_pair().await?;
     let eve = api.register("eve").await?;

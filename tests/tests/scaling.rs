@@ -7,28 +7,22 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
+use parley_testkit::Worker::{Delivery, Directory, Persist, Receipts};
 use parley_testkit::{
-    Api, Replicas, STATELESS_WORKERS, Session, Stack, StackOptions, Ws, history,
-    history_of_at_least,
+    Api, Replicas, Session, Stack, StackBuilder, Worker, Ws, history, history_of_at_least,
 };
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-fn opts() -> StackOptions {
-    let env = [
+/// Three edges over `workers`, with rate limits out of the way.
+fn three_edges(workers: &[Worker]) -> StackBuilder {
+    Stack::with(workers).edges(3).env(&[
         ("PARLEY_USER_RATE", "100000"),
         ("PARLEY_USER_BURST", "100000"),
         ("PARLEY_CONN_RATE", "100000"),
         ("PARLEY_CONN_BURST", "100000"),
-    ];
-    StackOptions {
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        edges: 3,
-    }
+    ])
 }
 
 fn new_in(conv: Uuid) -> impl Fn(&Value) -> bool {
@@ -126,9 +120,9 @@ fn exactly_once(stored: &[Value], n: u64) -> anyhow::Result<BTreeSet<String>> {
 
 #[tokio::test]
 async fn three_edges_and_two_of_each_worker_survive_kill_9() -> anyhow::Result<()> {
-    let mut stack = Stack::start_with(opts()).await?;
-    let replicas = Replicas::start(&stack, &STATELESS_WORKERS, 1)?;
-    for w in STATELESS_WORKERS {
+    let mut stack = three_edges(&Worker::ALL).start().await?;
+    let replicas = Replicas::start(&stack, &Worker::ALL, 1)?;
+    for w in Worker::ALL {
         assert_eq!(replicas.count(w), 1, "a second {w} runs");
     }
     let apis: Vec<Api> = (0..3).map(|i| Api::new(&stack.edge_url(i))).collect();
@@ -236,7 +230,7 @@ async fn three_edges_and_two_of_each_worker_survive_kill_9() -> anyhow::Result<(
     for i in 0..100 {
         sent.push(a.send_message(group, &format!("alice late #{i}")).await?);
         if i == 30 {
-            for w in STATELESS_WORKERS {
+            for w in Worker::ALL {
                 assert!(stack.kill9_worker(w), "{w} killed");
             }
         }
@@ -301,8 +295,10 @@ async fn three_edges_and_two_of_each_worker_survive_kill_9() -> anyhow::Result<(
 /// event key), in one order.
 #[tokio::test]
 async fn two_delivery_instances_deliver_each_message_once() -> anyhow::Result<()> {
-    let stack = Stack::start_with(opts()).await?;
-    let _replicas = Replicas::start(&stack, &["parley-delivery"], 1)?;
+    let stack = three_edges(&[Directory, Persist, Delivery, Receipts])
+        .start()
+        .await?;
+    let _replicas = Replicas::start(&stack, &[Delivery], 1)?;
     let apis: Vec<Api> = (0..3).map(|i| Api::new(&stack.edge_url(i))).collect();
     let alice = apis[0].register("alice").await?;
     let bob = apis[1].register("bob").await?;

@@ -5,6 +5,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use parley_testkit::Worker::{Delivery, Directory, Persist, Receipts};
 use parley_testkit::{Stack, Ws};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -47,7 +48,9 @@ async fn read_sync(ws: &mut Ws) -> anyhow::Result<(HashMap<String, Vec<u64>>, Ve
 
 #[tokio::test]
 async fn two_users_chat_one_to_one() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery, Receipts])
+        .start()
+        .await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     // Opening the same pair again returns the same conversation.
@@ -111,7 +114,7 @@ async fn two_users_chat_one_to_one() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn rest_send_has_the_same_semantics() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery]).start().await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
@@ -147,7 +150,9 @@ async fn rest_send_has_the_same_semantics() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn group_of_five_sees_one_order_with_contiguous_seqs() -> anyhow::Result<()> {
-    let stack = common::fast_stack().await?;
+    let stack = common::fast_stack(&[Directory, Persist, Delivery])
+        .start()
+        .await?;
     let api = stack.api();
     let mut users = Vec::new();
     for i in 0..5 {
@@ -205,7 +210,7 @@ async fn group_of_five_sees_one_order_with_contiguous_seqs() -> anyhow::Result<(
 
 #[tokio::test]
 async fn the_same_id_three_times_is_one_message_even_across_reconnect() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery]).start().await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     let id = Uuid::now_v7();
@@ -244,7 +249,9 @@ async fn the_same_id_three_times_is_one_message_even_across_reconnect() -> anyho
 
 #[tokio::test]
 async fn history_pages_by_keyset() -> anyhow::Result<()> {
-    let stack = common::fast_stack().await?;
+    let stack = common::fast_stack(&[Directory, Persist, Delivery])
+        .start()
+        .await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
@@ -280,7 +287,9 @@ async fn history_pages_by_keyset() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn reconnect_sync_fills_a_gap_of_500_in_order() -> anyhow::Result<()> {
-    let stack = common::fast_stack().await?;
+    let stack = common::fast_stack(&[Directory, Persist, Delivery])
+        .start()
+        .await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
@@ -321,7 +330,7 @@ async fn reconnect_sync_fills_a_gap_of_500_in_order() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn edits_deletes_and_reactions_are_sequenced_events() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery]).start().await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
@@ -387,11 +396,10 @@ async fn edits_deletes_and_reactions_are_sequenced_events() -> anyhow::Result<()
 
 #[tokio::test]
 async fn multi_device_users_get_every_event_on_each_device() -> anyhow::Result<()> {
-    let stack = Stack::start_with(parley_testkit::StackOptions {
-        edges: 2,
-        ..Default::default()
-    })
-    .await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery])
+        .edges(2)
+        .start()
+        .await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     let mut phone = Ws::connect(&stack.edge_url(0), &bob.token).await?;
@@ -410,7 +418,7 @@ async fn multi_device_users_get_every_event_on_each_device() -> anyhow::Result<(
 #[tokio::test]
 async fn typing_is_throttled_routed_to_members_and_stopped_when_the_socket_drops()
 -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery]).start().await?;
     let api = stack.api();
     let (alice, bob, eve) = (
         api.register("alice").await?,
@@ -466,11 +474,10 @@ async fn typing_is_throttled_routed_to_members_and_stopped_when_the_socket_drops
 #[tokio::test]
 async fn syncs_beyond_the_catch_up_slots_wait_their_turn_and_all_complete() -> anyhow::Result<()> {
     // One slot: every sync but one waits, none fails, and each gets exactly its own gap.
-    let stack = Stack::start_with(parley_testkit::StackOptions {
-        env: vec![("PARLEY_CATCHUP_CONCURRENCY".into(), "1".into())],
-        edges: 1,
-    })
-    .await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery])
+        .env(&[("PARLEY_CATCHUP_CONCURRENCY", "1")])
+        .start()
+        .await?;
     let api = stack.api();
     let mut pairs = Vec::new();
     for _ in 0..6 {

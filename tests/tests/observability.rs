@@ -16,7 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use parley_testkit::{Stack, StackOptions, Ws};
+use parley_testkit::Worker::{Delivery, Directory, Persist};
+use parley_testkit::{Stack, Ws};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -81,21 +82,17 @@ async fn every_dashboard_query_and_alert_rule_returns_data() -> anyhow::Result<(
         ("PARLEY_CONN_RATE", "1"),
         ("PARLEY_CONN_BURST", "15"),
     ];
-    let stack = Stack::start_with(StackOptions {
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        edges: 1,
-    })
-    .await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery])
+        .env(&env)
+        .start()
+        .await?;
     let mut targets: Vec<(&str, String)> = vec![("edge", stack.edges[0].addrs["http"].to_string())];
-    for (job, proc) in [
-        ("directory", &stack.directory),
-        ("persist", &stack.persist),
-        ("delivery", &stack.delivery),
+    for (job, w) in [
+        ("directory", Directory),
+        ("persist", Persist),
+        ("delivery", Delivery),
     ] {
-        let proc = proc.as_ref().context("worker not started")?;
+        let proc = stack.workers.get(&w).context("worker not started")?;
         targets.push((job, proc.addrs["ops"].to_string()));
     }
     let prom = Prometheus::start(&bin, &targets, &rules)?;

@@ -5,18 +5,13 @@
 use std::time::Duration;
 
 use anyhow::ensure;
-use parley_testkit::{Api, Proc, Stack, TcpProxy, Ws, await_readyz, redis_url};
+use parley_testkit::Worker::{Directory, Persist, Presence, Receipts};
+use parley_testkit::{Api, Proc, Stack, TcpProxy, Worker, Ws, await_readyz, redis_url};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const DOWN: Duration = Duration::from_secs(10);
 const UP: Duration = Duration::from_secs(30);
-
-fn ops(p: &Option<Proc>) -> String {
-    p.as_ref()
-        .map(|p| format!("http://{}", p.addrs["ops"]))
-        .unwrap_or_default()
-}
 
 fn ops_of(p: &Proc) -> String {
     format!("http://{}", p.addrs["ops"])
@@ -82,7 +77,7 @@ async fn eventually_stored(api: &Api, token: &str, conv: Uuid, id: Uuid) -> anyh
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_outage_turns_every_binary_unready_and_the_edge_answers_503() -> anyhow::Result<()> {
-    let mut stack = Stack::start().await?;
+    let mut stack = Stack::with(&Worker::ALL).start().await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
@@ -90,15 +85,7 @@ async fn nats_outage_turns_every_binary_unready_and_the_edge_answers_503() -> an
     send_until_acked(&mut a, conv, "before").await?;
     b.recv_until(|v| v["type"] == "message:new").await?;
     let mut bases = vec![stack.edge_url(0)];
-    for p in [
-        &stack.directory,
-        &stack.persist,
-        &stack.delivery,
-        &stack.receipts,
-        &stack.presence,
-    ] {
-        bases.push(ops(p));
-    }
+    bases.extend(stack.workers.values().map(ops_of));
 
     stack.nats.stop();
     for base in &bases {
@@ -139,12 +126,12 @@ async fn nats_outage_turns_every_binary_unready_and_the_edge_answers_503() -> an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_and_killed_connections_degrade_and_recover() -> anyhow::Result<()> {
-    let mut stack = Stack::start().await?;
+    // The workers that own a schema run behind a proxy the test cuts.
+    let stack = Stack::with(&[]).start().await?;
     let proxy = TcpProxy::start(&stack.db.url).await?;
     let via = vec![("PARLEY_DATABASE_URL".to_string(), proxy.url(&stack.db.url))];
     let mut workers = Vec::new();
-    for w in ["parley-directory", "parley-persist", "parley-receipts"] {
-        stack.kill9_worker(w);
+    for w in [Directory, Persist, Receipts] {
         workers.push(stack.spawn_worker_with(w, &via)?);
     }
     let api = stack.api();
@@ -210,13 +197,13 @@ async fn postgres_outage_and_killed_connections_degrade_and_recover() -> anyhow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_turns_directory_and_presence_unready() -> anyhow::Result<()> {
-    let mut stack = Stack::start().await?;
+    // The workers that use Redis run behind a proxy the test cuts.
+    let stack = Stack::with(&[]).start().await?;
     let redis = redis_url();
     let proxy = TcpProxy::start(&redis).await?;
     let via = vec![("PARLEY_REDIS_URL".to_string(), proxy.url(&redis))];
     let mut workers = Vec::new();
-    for w in ["parley-directory", "parley-presence"] {
-        stack.kill9_worker(w);
+    for w in [Directory, Presence] {
         workers.push(stack.spawn_worker_with(w, &via)?);
     }
     for p in &workers {
@@ -238,13 +225,14 @@ async fn redis_outage_turns_directory_and_presence_unready() -> anyhow::Result<(
 
 #[tokio::test]
 async fn a_trace_id_given_to_the_edge_appears_in_the_workers_json_log() -> anyhow::Result<()> {
-    let mut stack = Stack::start().await?;
+    // Persist logs JSON to a file the test reads.
+    let mut stack = Stack::with(&[Directory]).start().await?;
     let log = std::env::temp_dir().join(format!("parley-persist-{}.log", Uuid::now_v7()));
     let mut env = stack.env();
     env.push(("PARLEY_LOG_FORMAT".into(), "json".into()));
     env.push(("PARLEY_LOG".into(), "warn,parley_kit=debug".into()));
-    stack.kill9_worker("parley-persist");
-    stack.persist = Some(Proc::spawn_logged("parley-persist", &env, &["ops"], &log)?);
+    let persist = Proc::spawn_logged(Persist.binary(), &env, &["ops"], &log)?;
+    stack.workers.insert(Persist, persist);
     let api = stack.api();
     let (alice, _bob, conv) = api.direct_pair().await?;
     let http = reqwest::Client::new();

@@ -2,7 +2,8 @@
 //! API paths never answer with the web page, browsers get the security headers, and common
 //! passwords are refused.
 
-use parley_testkit::{Stack, StackOptions};
+use parley_testkit::Stack;
+use parley_testkit::Worker::{Delivery, Directory, Persist};
 use serde_json::{Value, json};
 
 async fn stack_with_web_dir(dir: &std::path::Path) -> anyhow::Result<Stack> {
@@ -10,16 +11,15 @@ async fn stack_with_web_dir(dir: &std::path::Path) -> anyhow::Result<Stack> {
         dir.join("index.html"),
         "<!doctype html><title>Parley</title>",
     )?;
-    Stack::start_with(StackOptions {
-        env: vec![("PARLEY_WEB_DIR".into(), dir.display().to_string())],
-        edges: 1,
-    })
-    .await
+    Stack::with(&[Directory])
+        .env(&[("PARLEY_WEB_DIR", &dir.display().to_string())])
+        .start()
+        .await
 }
 
 #[tokio::test]
 async fn nul_bytes_anywhere_are_a_bad_request_not_an_outage() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery]).start().await?;
     let api = stack.api();
     let (alice, _bob, conv) = api.direct_pair().await?;
     let (s, body) = api
@@ -153,7 +153,7 @@ fn is_json(r: &reqwest::Response) -> bool {
 
 #[tokio::test]
 async fn common_passwords_are_refused_and_presence_defaults_to_contacts() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery]).start().await?;
     let api = stack.api();
     for pw in ["password", "12345678", "qwerty123", "iloveyou"] {
         let (s, body) = api
@@ -189,11 +189,10 @@ async fn common_passwords_are_refused_and_presence_defaults_to_contacts() -> any
 #[tokio::test]
 async fn a_connection_that_sends_no_complete_request_head_is_closed() -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let stack = Stack::start_with(StackOptions {
-        env: vec![("PARLEY_HTTP_HEADER_TIMEOUT_SECONDS".into(), "1".into())],
-        edges: 1,
-    })
-    .await?;
+    let stack = Stack::with(&[])
+        .env(&[("PARLEY_HTTP_HEADER_TIMEOUT_SECONDS", "1")])
+        .start()
+        .await?;
     let addr = stack.edge_url(0).trim_start_matches("http://").to_string();
     // A slow head (a byte now and then) and a connection that says nothing.
     let mut slow = tokio::net::TcpStream::connect(&addr).await?;
@@ -236,14 +235,7 @@ async fn one_address_cannot_use_up_everyone_elses_budget() -> anyhow::Result<()>
         ("PARLEY_ACCEPT_RATE", "1000"),
         ("PARLEY_ACCEPT_BURST", "1000"),
     ];
-    let stack = Stack::start_with(StackOptions {
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        edges: 1,
-    })
-    .await?;
+    let stack = Stack::with(&[Directory]).env(&env).start().await?;
     let base = stack.edge_url(0);
     let attacker = stack.api();
     let other: std::net::IpAddr = "127.0.0.2".parse()?;

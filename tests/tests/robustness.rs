@@ -4,7 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use parley_testkit::{Stack, StackOptions, Ws};
+use parley_testkit::Worker::{Delivery, Directory, Persist};
+use parley_testkit::{Stack, Ws};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -14,7 +15,7 @@ fn is_new(v: &Value) -> bool {
 
 #[tokio::test]
 async fn invalid_frames_get_stable_codes_and_the_connection_survives() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery]).start().await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
@@ -84,11 +85,10 @@ async fn invalid_frames_get_stable_codes_and_the_connection_survives() -> anyhow
 
 #[tokio::test]
 async fn send_rate_limits_answer_with_a_clear_error() -> anyhow::Result<()> {
-    let env = vec![
-        ("PARLEY_CONN_RATE".into(), "1".into()),
-        ("PARLEY_CONN_BURST".into(), "3".into()),
-    ];
-    let stack = Stack::start_with(StackOptions { env, edges: 1 }).await?;
+    let stack = Stack::with(&[Directory, Persist])
+        .env(&[("PARLEY_CONN_RATE", "1"), ("PARLEY_CONN_BURST", "3")])
+        .start()
+        .await?;
     let api = stack.api();
     let (alice, _bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
@@ -102,8 +102,10 @@ async fn send_rate_limits_answer_with_a_clear_error() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn connection_cap_and_accept_rate_answer_503_with_retry_after() -> anyhow::Result<()> {
-    let env = vec![("PARLEY_MAX_CONNECTIONS".into(), "2".into())];
-    let stack = Stack::start_with(StackOptions { env, edges: 1 }).await?;
+    let stack = Stack::with(&[Directory])
+        .env(&[("PARLEY_MAX_CONNECTIONS", "2")])
+        .start()
+        .await?;
     let alice = stack.api().register("alice").await?;
     let _one = Ws::connect(&stack.edge_url(0), &alice.token).await?;
     let _two = Ws::connect(&stack.edge_url(0), &alice.token).await?;
@@ -123,7 +125,9 @@ async fn connection_cap_and_accept_rate_answer_503_with_retry_after() -> anyhow:
 /// exactly once and reaches the recipient once the workers are back.
 #[tokio::test]
 async fn kill_9_of_persist_and_delivery_loses_and_duplicates_nothing() -> anyhow::Result<()> {
-    let mut stack = common::fast_stack().await?;
+    let mut stack = common::fast_stack(&[Directory, Persist, Delivery])
+        .start()
+        .await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
@@ -134,23 +138,19 @@ async fn kill_9_of_persist_and_delivery_loses_and_duplicates_nothing() -> anyhow
             acked.push(a.send_message(conv, &format!("r{round} m{i}")).await?);
             if i == 30 {
                 // Round 0 kills persist, round 1 delivery, round 2 both.
-                if round != 1
-                    && let Some(p) = stack.persist.take()
-                {
-                    p.kill9();
+                if round != 1 {
+                    stack.kill9_worker(Persist);
                 }
-                if round != 0
-                    && let Some(p) = stack.delivery.take()
-                {
-                    p.kill9();
+                if round != 0 {
+                    stack.kill9_worker(Delivery);
                 }
             }
         }
-        if stack.persist.is_none() {
-            stack.persist = Some(stack.spawn_worker("parley-persist")?);
-        }
-        if stack.delivery.is_none() {
-            stack.delivery = Some(stack.spawn_worker("parley-delivery")?);
+        for w in [Persist, Delivery] {
+            if !stack.workers.contains_key(&w) {
+                let p = stack.spawn_worker(w)?;
+                stack.workers.insert(w, p);
+            }
         }
     }
     let mut ack_count = 0;
@@ -239,7 +239,7 @@ async fn kill_9_of_persist_and_delivery_loses_and_duplicates_nothing() -> anyhow
 #[tokio::test]
 async fn a_command_stored_twice_is_sequenced_once() -> anyhow::Result<()> {
     use parley_contracts::events::{MessageAction, MessageCommand};
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery]).start().await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
@@ -310,11 +310,10 @@ async fn a_command_stored_twice_is_sequenced_once() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn sigterm_drains_the_edge_and_clients_are_told_to_reconnect() -> anyhow::Result<()> {
-    let mut stack = Stack::start_with(StackOptions {
-        edges: 2,
-        ..Default::default()
-    })
-    .await?;
+    let mut stack = Stack::with(&[Directory, Persist, Delivery])
+        .edges(2)
+        .start()
+        .await?;
     let api = parley_testkit::Api::new(&stack.edge_url(1));
     let (alice, bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;
@@ -338,13 +337,10 @@ async fn sigterm_drains_the_edge_and_clients_are_told_to_reconnect() -> anyhow::
 
 #[tokio::test]
 async fn every_binary_serves_health_readiness_and_metrics() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::with(&[Directory, Persist, Delivery]).start().await?;
     let http = reqwest::Client::new();
     let mut bases = vec![stack.edge_url(0)];
-    for p in [&stack.directory, &stack.persist, &stack.delivery]
-        .into_iter()
-        .flatten()
-    {
+    for p in stack.workers.values() {
         bases.push(format!("http://{}", p.addrs["ops"]));
     }
     // Produce some traffic so metrics exist.
