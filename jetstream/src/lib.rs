@@ -3,6 +3,9 @@
 //!
 //! It is not a runtime library: workers call [`apply_streams`] at start-up and
 //! [`consumer`] for their own durable; the `parley-jetstream` binary applies everything.
+//! [`auth`] holds who may use which subject (NATS users and permissions).
+
+pub mod auth;
 
 use std::time::Duration;
 
@@ -123,6 +126,11 @@ pub fn consumers() -> Vec<(&'static str, pull::Config)> {
         (
             st::COMMANDS,
             durable(cons::RECEIPTS, subjects::CMD_RECEIPT_ALL, 8192),
+        ),
+        // Replayable from the start; holds nothing back (EVENTS keeps by age, not interest).
+        (
+            st::EVENTS,
+            durable(cons::INTEGRATOR, subjects::EVENTS_ALL, 1024),
         ),
     ]
 }
