@@ -93,8 +93,9 @@ impl Server {
         })
     }
 
-    /// Provision streams and durables as deployments do (the provisioner's own key).
-    fn apply(&self) -> anyhow::Result<()> {
+    /// Provision streams and durables as deployments do (the provisioner's own key); returns
+    /// what it printed.
+    fn apply(&self) -> anyhow::Result<String> {
         let out = Command::new(env!("CARGO_BIN_EXE_parley-jetstream"))
             .env("PARLEY_NATS_URL", self.url())
             .env("PARLEY_NATS_CREDS", self.seed("parley-jetstream"))
@@ -105,7 +106,7 @@ impl Server {
             "apply: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
@@ -354,6 +355,13 @@ async fn integrators_read_events_and_only_the_provisioner_defines_streams() -> a
     .await;
     ensure!(!matches!(refused, Ok(Ok(_))), "the edge created a stream");
     server.apply()?;
+    // Provisioned streams read as defined: the binaries' start-up check, which may not
+    // change them, passes.
+    let again = server.apply()?;
+    ensure!(
+        !again.contains("updated"),
+        "drift right after apply: {again}"
+    );
 
     let persist = jetstream::new(server.client("parley-persist").await?.client);
     let subject = "chat.evt.msg.0190f1c2-0000-7000-8000-000000000003";
