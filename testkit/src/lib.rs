@@ -13,9 +13,9 @@ mod services;
 
 pub use clients::{Api, Session, Ws};
 pub use outage::{TcpProxy, await_readyz};
-pub use process::{Proc, Stack, StackOptions, redis_url};
+pub use process::{NATS_KEYS_ENV, Proc, Stack, StackOptions, redis_url};
 pub use scale::{Replicas, STATELESS_WORKERS, history, history_of_at_least};
-pub use services::{Keys, NatsServer, TestDb};
+pub use services::{FIXTURE_ROLE, Keys, NatsServer, TestDb};
 /// For tests that inspect a worker's tables directly.
 pub use sqlx;
 

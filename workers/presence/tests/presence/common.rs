@@ -33,7 +33,7 @@ impl Env {
             parley_kit::telemetry::init("presence-test", "text");
         }
         let nats_server = NatsServer::start()?;
-        let nats = async_nats::connect(nats_server.url()).await?;
+        let nats = nats_server.client().await?;
         let js = async_nats::jetstream::new(nats.clone());
         parley_jetstream::apply_streams(&js, Default::default()).await?;
         Ok(Self {
@@ -50,6 +50,12 @@ impl Env {
             "parley-presence",
             "--nats-url",
             &self.nats_server.url(),
+            "--nats-creds",
+            &self
+                .nats_server
+                .creds("parley-presence")
+                .display()
+                .to_string(),
             "--redis-url",
             &redis_url(),
             "--redis-prefix",
