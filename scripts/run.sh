@@ -47,15 +47,20 @@ pids=()
 cleanup() { echo "[run] stopping…"; kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true; }
 trap cleanup EXIT INT TERM
 
-"$PARLEY_NATS_SERVER" -c jetstream/nats-dev.conf -p "$nats_port" -sd "$state/nats" >"$state/logs/nats.log" 2>&1 & pids+=($!)
+# NATS users: one NKey per binary (seeds in $keys, kept across runs); the server reads the
+# public keys from its environment and refuses clients without one (docs/security.md).
+keys="$state/nats-keys"
+"$bin/parley-jetstream" auth keys --dir "$keys" >/dev/null
+creds() { echo "$keys/parley-$1.nk"; }
+( set -a; . "$keys/nkeys.env"; exec "$PARLEY_NATS_SERVER" -c jetstream/nats-dev.conf -p "$nats_port" -sd "$state/nats" ) >"$state/logs/nats.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break; sleep 0.1; done
-"$bin/parley-jetstream" apply
-PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+1)) "$bin/parley-directory" 2>"$state/logs/directory.log" & pids+=($!)
-PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+2)) "$bin/parley-persist"   2>"$state/logs/persist.log" & pids+=($!)
-PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+3)) "$bin/parley-delivery"  2>"$state/logs/delivery.log" & pids+=($!)
-PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+4)) "$bin/parley-receipts"  2>"$state/logs/receipts.log" & pids+=($!)
-PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+5)) "$bin/parley-presence"  2>"$state/logs/presence.log" & pids+=($!)
-"$bin/parley-edge" 2>"$state/logs/edge.log" & pids+=($!)
+PARLEY_NATS_CREDS=$(creds jetstream) "$bin/parley-jetstream" apply
+PARLEY_NATS_CREDS=$(creds directory) PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+1)) "$bin/parley-directory" 2>"$state/logs/directory.log" & pids+=($!)
+PARLEY_NATS_CREDS=$(creds persist)   PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+2)) "$bin/parley-persist"   2>"$state/logs/persist.log" & pids+=($!)
+PARLEY_NATS_CREDS=$(creds delivery)  PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+3)) "$bin/parley-delivery"  2>"$state/logs/delivery.log" & pids+=($!)
+PARLEY_NATS_CREDS=$(creds receipts)  PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+4)) "$bin/parley-receipts"  2>"$state/logs/receipts.log" & pids+=($!)
+PARLEY_NATS_CREDS=$(creds presence)  PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base+5)) "$bin/parley-presence"  2>"$state/logs/presence.log" & pids+=($!)
+PARLEY_NATS_CREDS=$(creds edge) "$bin/parley-edge" 2>"$state/logs/edge.log" & pids+=($!)
 sleep 1
 echo
 for _ in $(seq 1 100); do curl -sf "http://$PARLEY_LISTEN/readyz" >/dev/null && break; sleep 0.2; done
