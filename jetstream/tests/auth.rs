@@ -129,6 +129,9 @@ enum Op {
     Sub,
 }
 
+/// An operation on a subject and whether the role may do it.
+type Check<'a> = (Op, &'a str, bool);
+
 impl Probe {
     /// Try `op` on `subject`; whether the server refused it (a permissions violation naming it).
     async fn refused(&mut self, op: Op, subject: &str) -> anyhow::Result<bool> {
@@ -200,7 +203,7 @@ async fn each_binary_key_is_refused_what_its_job_does_not_need() -> anyhow::Resu
         (Sub, ">"),
         (Sub, "_INBOX.>"),
     ];
-    let matrix: Vec<(&str, Vec<(Op, &str, bool)>)> = vec![
+    let matrix: Vec<(&str, Vec<Check>)> = vec![
         (
             "parley-edge",
             vec![
