@@ -169,7 +169,7 @@ fn edge() -> Role {
     ]));
     binary(
         "parley-edge",
-        "the gateway: submits commands, typing and presence, calls the services, delivers chat.user.<id> to sockets",
+        "the gateway: commands, typing, presence, service calls; chat.user.<id> to sockets",
         publish,
         strings(&[
             subjects::USER_ALL,
@@ -183,7 +183,7 @@ fn edge() -> Role {
 fn directory() -> Role {
     binary(
         "parley-directory",
-        "accounts, tokens, conversations: serves svc.directory.*, publishes membership and user events",
+        "accounts, tokens, conversations: svc.directory.*, membership and user events",
         strings(&[subjects::EVT_MEMBER_ALL, subjects::EVT_USER_ALL]),
         strings(&[svc::DIRECTORY_ALL]),
         true,
@@ -275,7 +275,7 @@ fn provisioner() -> Role {
     }
     Role {
         name: "parley-jetstream",
-        about: "provisioning (`parley-jetstream apply`): Parley's streams and durable consumers only",
+        about: "`parley-jetstream apply`: Parley's streams and durable consumers only",
         publish,
         subscribe: vec![format!("{}.>", inbox_prefix("parley-jetstream"))],
         allow_responses: false,

@@ -26,7 +26,14 @@ pub async fn connect(url: &str, name: &str, creds: Option<&Path>) -> anyhow::Res
         .max_reconnects(None)
         .request_timeout(Some(REQUEST_TIMEOUT))
         .event_callback(|event| async move {
-            tracing::info!(%event, "nats connection event");
+            match event {
+                // A refused key or a subject outside the role's permissions: the operation
+                // was dropped, so it is a misconfiguration to see at once.
+                async_nats::Event::ServerError(_) => {
+                    tracing::warn!(%event, "nats connection event")
+                }
+                _ => tracing::info!(%event, "nats connection event"),
+            }
         })
         .connect(server_addrs(url)?)
         .await?;
