@@ -47,18 +47,27 @@ pids=()
 cleanup() { echo "[run] stopping…"; kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true; }
 trap cleanup EXIT INT TERM
 
-"$PARLEY_NATS_SERVER" -c jetstream/nats-dev.conf -p "$nats_port" -sd "$state/nats" >"$state/logs/nats.log" 2>&1 & pids+=($!)
+# NATS users: one NKey per binary (seeds in $keys, kept across runs); the server reads the
+# public keys from its environment and refuses clients without one (docs/security.md).
+keys="$state/nats-keys"
+"$bin/parley-jetstream" auth keys --dir "$keys" >/dev/null
+creds() { echo "$keys/parley-$1.nk"; }
+( set -a; . "$keys/nkeys.env"; exec "$PARLEY_NATS_SERVER" -c jetstream/nats-dev.conf -p "$nats_port" -sd "$state/nats" ) >"$state/logs/nats.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break; sleep 0.1; done
 # Which binaries run, in which order, comes from binaries.txt; a worker's ops port is
-# PARLEY_OPS_BASE + its place among the workers (directory 9101, persist 9102, …).
+# PARLEY_OPS_BASE + its place among the workers (directory 9101, persist 9102, …). Each runs
+# with its own NATS key (parley-<name>.nk).
 of_kind() { awk -v k="$1" '!/^#/ && $2 == k {print $1}' binaries.txt; }
-for b in $(of_kind setup); do "$bin/$b" apply; done
+for b in $(of_kind setup); do PARLEY_NATS_CREDS=$(creds "${b#parley-}") "$bin/$b" apply; done
 i=0
 for b in $(of_kind worker); do
   i=$((i + 1))
-  PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base + i)) "$bin/$b" 2>"$state/logs/${b#parley-}.log" & pids+=($!)
+  PARLEY_NATS_CREDS=$(creds "${b#parley-}") PARLEY_OPS_LISTEN=127.0.0.1:$((ops_base + i)) \
+    "$bin/$b" 2>"$state/logs/${b#parley-}.log" & pids+=($!)
 done
-for b in $(of_kind edge); do "$bin/$b" 2>"$state/logs/${b#parley-}.log" & pids+=($!); done
+for b in $(of_kind edge); do
+  PARLEY_NATS_CREDS=$(creds "${b#parley-}") "$bin/$b" 2>"$state/logs/${b#parley-}.log" & pids+=($!)
+done
 sleep 1
 echo
 for _ in $(seq 1 100); do curl -sf "http://$PARLEY_LISTEN/readyz" >/dev/null && break; sleep 0.2; done

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use parley_contracts::subjects::BENCH_ECHO;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc};
 use tokio_tungstenite::tungstenite::Message;
@@ -30,6 +31,10 @@ pub struct Args {
     /// NATS URL for the raw request/reply baseline.
     #[arg(long, default_value = "nats://127.0.0.1:4250")]
     nats_url: String,
+    /// NKey seed of the benchmark's NATS user (`parley-bench.nk` from `parley-jetstream auth
+    /// keys`; `run.sh` keeps them in `.parley/nats-keys/`).
+    #[arg(long, env = "PARLEY_NATS_CREDS")]
+    nats_creds: Option<std::path::PathBuf>,
     /// Connected users (an even number; paired into direct conversations).
     #[arg(long, default_value_t = 1000)]
     users: usize,
@@ -373,8 +378,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
 
     // Baseline: a NATS responder and requests at the same rate, during the same run.
-    let nats = async_nats::connect(&args.nats_url).await?;
-    let mut responder = nats.subscribe("bench.echo").await?;
+    let nats = parley_jetstream::auth::connect_options(args.nats_creds.as_deref(), "parley-bench")?
+        .connect(args.nats_url.as_str())
+        .await?;
+    let mut responder = nats.subscribe(BENCH_ECHO).await?;
     let nr = nats.clone();
     tokio::spawn(async move {
         while let Some(m) = responder.next().await {
@@ -429,7 +436,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let baseline = baseline.clone();
             tokio::spawn(async move {
                 let t = Instant::now();
-                if nats.request("bench.echo", "x".into()).await.is_ok() {
+                if nats.request(BENCH_ECHO, "x".into()).await.is_ok() {
                     let _ = baseline.lock().await.record(t.elapsed().as_micros() as u64);
                 }
             });

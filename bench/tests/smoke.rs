@@ -158,6 +158,8 @@ async fn smoke_scenario_loses_and_duplicates_nothing() -> anyhow::Result<()> {
         &url,
         "--nats-url",
         &nats,
+        "--nats-creds",
+        &stack.nats.creds("parley-bench").display().to_string(),
         "--users",
         "10",
         "--rate",

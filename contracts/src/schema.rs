@@ -343,7 +343,7 @@ pub fn asyncapi() -> Value {
             "messageEvents": {
                 "address": "chat.evt.msg.{conversationId}",
                 "servers": [{ "$ref": "#/servers/nats" }],
-                "description": "Stream EVENTS. Sequenced message events (message.created/updated/deleted); Nats-Msg-Id = commandId:kind. Replayable: integrators attach their own durable consumers.",
+                "description": "Stream EVENTS. Sequenced message events (message.created/updated/deleted); Nats-Msg-Id = commandId:kind. Replayable: integrators pull it through the durable consumer integrator (docs/security.md).",
                 "parameters": { "conversationId": { "description": "Conversation UUID" } },
                 "messages": { "messageEvent": { "payload": event } }
             },

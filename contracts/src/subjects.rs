@@ -19,6 +19,11 @@ pub mod consumer {
     pub const DELIVERY_PRESENCE: &str = "delivery-presence";
     /// Receipt commands (`chat.cmd.receipt.>`) on COMMANDS.
     pub const RECEIPTS: &str = "receipts";
+    /// Every event (`chat.evt.>`) on EVENTS, from the first, for third-party readers: they
+    /// pull from it and may not define consumers themselves (a push consumer's deliver
+    /// subject is not checked against its creator's permissions, so it could aim EVENTS at
+    /// any user's sockets).
+    pub const INTEGRATOR: &str = "integrator";
 }
 
 /// Subject filters the streams capture.
@@ -126,6 +131,12 @@ pub const PRESENCE_QUEUE: &str = "presence";
 pub fn user(user: Uuid) -> String {
     format!("chat.user.{user}")
 }
+/// Every user's delivery subject (what NATS permissions grant the edges and the publishers).
+pub const USER_ALL: &str = "chat.user.>";
+
+/// The benchmark's NATS round-trip baseline (`parley-bench latency`), under [`BENCH_ALL`].
+pub const BENCH_ECHO: &str = "bench.echo";
+pub const BENCH_ALL: &str = "bench.>";
 
 /// Header on a `chat.user.<id>` frame that carries a message or receipt event: the event's key
 /// ([`event_msg_id`], [`receipt_event_msg_id`]). An edge forwards one frame per key to a

@@ -3,6 +3,9 @@
 //!
 //! It is not a runtime library: workers call [`apply_streams`] at start-up and
 //! [`consumer`] for their own durable; the `parley-jetstream` binary applies everything.
+//! [`auth`] holds who may use which subject (NATS users and permissions).
+
+pub mod auth;
 
 use std::time::Duration;
 
@@ -152,6 +155,11 @@ pub fn consumers() -> Vec<(&'static str, pull::Config)> {
             st::COMMANDS,
             durable(cons::RECEIPTS, subjects::CMD_RECEIPT_ALL, 8192),
         ),
+        // Replayable from the start; holds nothing back (EVENTS keeps by age, not interest).
+        (
+            st::EVENTS,
+            durable(cons::INTEGRATOR, subjects::EVENTS_ALL, 1024),
+        ),
     ]
 }
 
@@ -220,12 +228,17 @@ pub async fn apply_streams(
     Ok(out)
 }
 
+/// Whether a stream differs from its definition in what the definition sets. The server
+/// reports defaults its own way (no per-subject limit as -1, a zero dedupe window as its
+/// 2-minute default): those are not drift, or every binary's start-up check would see some.
 fn drifted(current: &stream::Config, wanted: &stream::Config) -> bool {
+    let limit = |n: i64| if n <= 0 { -1 } else { n };
     current.subjects != wanted.subjects
         || current.max_age != wanted.max_age
-        || current.duplicate_window != wanted.duplicate_window
+        || (!wanted.duplicate_window.is_zero()
+            && current.duplicate_window != wanted.duplicate_window)
         || current.num_replicas != wanted.num_replicas
-        || current.max_messages_per_subject != wanted.max_messages_per_subject
+        || limit(current.max_messages_per_subject) != limit(wanted.max_messages_per_subject)
         || current.allow_atomic_publish != wanted.allow_atomic_publish
 }
 

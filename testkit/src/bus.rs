@@ -20,7 +20,8 @@ pub struct Bus {
 impl Bus {
     pub async fn start() -> anyhow::Result<Self> {
         let server = NatsServer::start()?;
-        let nats = async_nats::connect(server.url()).await?;
+        // The full-access test user: the server refuses clients without a key.
+        let nats = server.client().await?;
         let js = async_nats::jetstream::new(nats.clone());
         parley_jetstream::apply_streams(&js, Default::default()).await?;
         Ok(Self { server, nats, js })

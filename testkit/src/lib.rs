@@ -18,9 +18,9 @@ mod workers;
 pub use bus::{Bus, Events};
 pub use clients::{Api, Session, Ws};
 pub use outage::{TcpProxy, await_readyz};
-pub use process::{Proc, Stack, StackBuilder, redis_url};
+pub use process::{NATS_KEYS_ENV, Proc, Stack, StackBuilder, redis_url};
 pub use scale::{Replicas, history, history_of_at_least};
-pub use services::{Keys, NatsServer, RedisPrefix, TestDb};
+pub use services::{FIXTURE_ROLE, Keys, NatsServer, RedisPrefix, TestDb};
 /// For tests that inspect a worker's tables directly.
 pub use sqlx;
 pub use workers::Worker;

@@ -69,6 +69,7 @@ impl Proc {
         );
         let verbose = std::env::var_os("TEST_LOG").is_some();
         let mut cmd = Command::new(&path);
+        let env = with_creds(name, env);
         // A test may ask for its own log level (e.g. to read debug lines); else quiet.
         if !env.iter().any(|(k, _)| k == "PARLEY_LOG") {
             cmd.env("PARLEY_LOG", if verbose { "info" } else { "warn" });
@@ -155,6 +156,46 @@ impl Drop for Proc {
     }
 }
 
+/// Names the directory of a test NATS server's seeds in a stack's environment; [`Proc`] turns
+/// it into `PARLEY_NATS_CREDS` with the seed of the binary it starts (its own role), so the
+/// binaries never see the directory.
+pub const NATS_KEYS_ENV: &str = "PARLEY_TESTKIT_NATS_KEYS";
+
+fn with_creds(name: &str, env: &[(String, String)]) -> Vec<(String, String)> {
+    let keys = env.iter().rev().find(|(k, _)| k == NATS_KEYS_ENV).cloned();
+    let mut out: Vec<_> = env
+        .iter()
+        .filter(|(k, _)| k != NATS_KEYS_ENV)
+        .cloned()
+        .collect();
+    if let Some((_, dir)) = keys
+        && !out.iter().any(|(k, _)| k == "PARLEY_NATS_CREDS")
+    {
+        let seed = parley_jetstream::auth::seed_file(std::path::Path::new(&dir), name);
+        out.push(("PARLEY_NATS_CREDS".into(), seed.display().to_string()));
+    }
+    out
+}
+
+/// Provision the streams and durables as deployments do: `parley-jetstream apply` with its
+/// own key (binaries may only read stream configs).
+fn provision(nats: &NatsServer) -> anyhow::Result<()> {
+    let out = Command::new(bin_dir().join("parley-jetstream"))
+        .env("PARLEY_NATS_URL", nats.url())
+        .env("PARLEY_NATS_CREDS", nats.creds("parley-jetstream"))
+        .arg("apply")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .context("run parley-jetstream apply (built with `cargo build --workspace --bins`?)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "parley-jetstream apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 /// The Redis tests use: `PARLEY_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`.
 pub fn redis_url() -> String {
     std::env::var("PARLEY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -187,6 +228,7 @@ impl StackBuilder {
     /// Start the workers (in `binaries.txt`'s order), then the edges.
     pub async fn start(self) -> anyhow::Result<Stack> {
         let nats = NatsServer::start()?;
+        provision(&nats)?;
         let db = TestDb::create().await?;
         let keys = Keys::generate()?;
         let redis = RedisPrefix::new("parley_test");
@@ -240,11 +282,16 @@ impl Stack {
         }
     }
 
-    /// The environment every process of this stack gets.
+    /// The environment every process of this stack gets ([`Proc`] adds each binary's own
+    /// NATS seed from the key directory named here).
     pub fn env(&self) -> Vec<(String, String)> {
         let redis = redis_url();
         let mut env = vec![
             ("PARLEY_NATS_URL".into(), self.nats.url()),
+            (
+                NATS_KEYS_ENV.into(),
+                self.nats.keys_dir().display().to_string(),
+            ),
             ("PARLEY_DATABASE_URL".into(), self.db.url.clone()),
             ("PARLEY_REDIS_URL".into(), redis),
             ("PARLEY_REDIS_PREFIX".into(), self.redis_prefix.clone()),

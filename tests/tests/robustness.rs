@@ -243,7 +243,7 @@ async fn a_command_stored_twice_is_sequenced_once() -> anyhow::Result<()> {
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     let mut b = Ws::connect(&stack.edge_url(0), &bob.token).await?;
-    let js = async_nats::jetstream::new(async_nats::connect(stack.nats.url()).await?);
+    let js = async_nats::jetstream::new(stack.nats.client().await?);
     let sender: Uuid = alice.id;
     let publish = |id: Uuid, copy: &str| {
         let js = js.clone();

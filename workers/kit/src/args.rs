@@ -2,12 +2,17 @@
 //! `--help` documents every option and `PARLEY_*` environment variables override defaults.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
     /// NATS server URL(s), comma-separated.
     #[arg(long, env = "PARLEY_NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// File with this binary's NATS NKey seed (`<binary>.nk`, made by `parley-jetstream auth
+    /// keys`). Parley's NATS configs refuse clients without one. The seed is never logged.
+    #[arg(long, env = "PARLEY_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
     /// Stream replicas used when this process provisions streams (3 in production).
     #[arg(long, env = "PARLEY_STREAM_REPLICAS", default_value_t = 1)]
     pub stream_replicas: usize,

@@ -1,6 +1,7 @@
 //! NATS connection and typed request/reply over JSON.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -16,15 +17,23 @@ use crate::breaker::{Breaker, backoff};
 use crate::metrics_names as m;
 
 /// Connect with unlimited reconnects (the client buffers while NATS restarts) and a name that
-/// shows in `nats server report connections`.
-pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
-    let client = async_nats::ConnectOptions::new()
-        .name(name)
+/// shows in `nats server report connections`. `name` is also the binary's NATS role
+/// (`parley-edge`): its replies come to that role's inbox prefix, the only one its
+/// permissions let it subscribe to (`parley_jetstream::auth`). `creds` is its seed file.
+pub async fn connect(url: &str, name: &str, creds: Option<&Path>) -> anyhow::Result<Client> {
+    let client = parley_jetstream::auth::connect_options(creds, name)?
         .retry_on_initial_connect()
         .max_reconnects(None)
         .request_timeout(Some(REQUEST_TIMEOUT))
         .event_callback(|event| async move {
-            tracing::info!(%event, "nats connection event");
+            match event {
+                // A refused key or a subject outside the role's permissions: the operation
+                // was dropped, so it is a misconfiguration to see at once.
+                async_nats::Event::ServerError(_) => {
+                    tracing::warn!(%event, "nats connection event")
+                }
+                _ => tracing::info!(%event, "nats connection event"),
+            }
         })
         .connect(server_addrs(url)?)
         .await?;
@@ -229,15 +238,22 @@ pub struct Fabric {
 
 impl Fabric {
     pub async fn connect(common: &crate::CommonArgs, name: &str) -> anyhow::Result<Self> {
-        let nats = connect(&common.nats_url, name).await?;
+        let nats = connect(&common.nats_url, name, common.nats_creds.as_deref()).await?;
         let js = async_nats::jetstream::new(nats.clone());
+        // Only `parley-jetstream apply` may create or change streams: here that succeeds when
+        // they are provisioned as defined, and fails otherwise.
         parley_jetstream::apply_streams(
             &js,
             parley_jetstream::Topology {
                 replicas: common.stream_replicas,
             },
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (streams are provisioned by `parley-jetstream apply`; a binary may only read them)"
+            )
+        })?;
         let readiness = crate::ops::Readiness::new();
         crate::ops::nats_check(&readiness, nats.clone());
         Ok(Self {

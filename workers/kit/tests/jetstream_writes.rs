@@ -12,7 +12,7 @@ use parley_testkit::NatsServer;
 
 async fn setup() -> anyhow::Result<(NatsServer, async_nats::Client, jetstream::Context)> {
     let nats = NatsServer::start()?;
-    let client = async_nats::connect(nats.url()).await?;
+    let client = nats.client().await?;
     let js = jetstream::new(client.clone());
     js.create_stream(stream::Config {
         name: "WRITES".into(),
@@ -143,7 +143,7 @@ async fn overlapping_sends_are_stored_in_send_order() -> anyhow::Result<()> {
 #[tokio::test]
 async fn apply_deletes_retired_consumers_and_keeps_the_live_ones() -> anyhow::Result<()> {
     let nats = NatsServer::start()?;
-    let client = async_nats::connect(nats.url()).await?;
+    let client = nats.client().await?;
     let js = jetstream::new(client);
     let topology = parley_jetstream::Topology { replicas: 1 };
     parley_jetstream::apply(&js, topology).await?;
@@ -175,7 +175,7 @@ async fn apply_deletes_retired_consumers_and_keeps_the_live_ones() -> anyhow::Re
 async fn apply_moves_an_older_delivery_consumer_to_one_filter() -> anyhow::Result<()> {
     use parley_contracts::subjects::{self, consumer, stream as st};
     let nats = NatsServer::start()?;
-    let client = async_nats::connect(nats.url()).await?;
+    let client = nats.client().await?;
     let js = jetstream::new(client);
     let topology = parley_jetstream::Topology { replicas: 1 };
     parley_jetstream::apply_streams(&js, topology).await?;

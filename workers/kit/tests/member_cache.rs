@@ -71,7 +71,7 @@ fn only_member(members: &[(Uuid, Role)]) -> u128 {
 #[tokio::test]
 async fn lookups_are_shared_refreshed_ahead_and_never_newer_than_events() -> anyhow::Result<()> {
     let nats = NatsServer::start()?;
-    let client = async_nats::connect(nats.url()).await?;
+    let client = nats.client().await?;
     let stop = CancellationToken::new();
     let asked = directory(client.clone(), Duration::from_millis(150), stop.clone()).await;
     let ttl = Duration::from_millis(1200);

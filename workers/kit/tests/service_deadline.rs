@@ -22,7 +22,8 @@ fn deadline_in(offset_ms: i64) -> String {
 #[tokio::test]
 async fn expired_requests_are_skipped_and_live_ones_answered() -> anyhow::Result<()> {
     let nats = NatsServer::start()?;
-    let client = async_nats::ConnectOptions::new()
+    let client = nats
+        .options()?
         .request_timeout(Some(Duration::from_millis(800)))
         .connect(nats.url())
         .await?;

@@ -43,6 +43,13 @@ impl Env {
             "parley-presence",
             "--nats-url",
             &self.bus.server.url(),
+            "--nats-creds",
+            &self
+                .bus
+                .server
+                .creds("parley-presence")
+                .display()
+                .to_string(),
             "--redis-url",
             &redis_url(),
             "--redis-prefix",
