@@ -85,6 +85,12 @@ pub struct Settings {
     pub conn_rate: f64,
     #[arg(long, env = "PARLEY_CONN_BURST", default_value_t = 50.0)]
     pub conn_burst: f64,
+    /// Frames of any kind per second per connection (sustained) and burst, spent before a
+    /// frame is even parsed, so invalid or cheap-looking frames are metered too.
+    #[arg(long, env = "PARLEY_CONN_FRAME_RATE", default_value_t = 50.0)]
+    pub conn_frame_rate: f64,
+    #[arg(long, env = "PARLEY_CONN_FRAME_BURST", default_value_t = 200.0)]
+    pub conn_frame_burst: f64,
     /// Commands per second per user on this edge (all devices together) and burst.
     #[arg(long, env = "PARLEY_USER_RATE", default_value_t = 30.0)]
     pub user_rate: f64,

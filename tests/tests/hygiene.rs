@@ -290,3 +290,47 @@ async fn one_address_cannot_use_up_everyone_elses_budget() -> anyhow::Result<()>
     assert_eq!(s, 200);
     Ok(())
 }
+
+/// Every frame spends from the connection's budget, invalid ones too, and a typing hint for
+/// an unknown conversation (a membership lookup each) spends like a command.
+#[tokio::test]
+async fn every_frame_is_metered_typing_for_random_conversations_too() -> anyhow::Result<()> {
+    let stack = Stack::with(&[Directory])
+        .env(&[
+            ("PARLEY_CONN_FRAME_RATE", "0.01"),
+            ("PARLEY_CONN_FRAME_BURST", "30"),
+            ("PARLEY_CONN_RATE", "0.01"),
+            ("PARLEY_CONN_BURST", "10"),
+        ])
+        .start()
+        .await?;
+    let alice = stack.api().register("alice").await?;
+    let mut ws = parley_testkit::Ws::connect(&stack.edge_url(0), &alice.token).await?;
+    for _ in 0..20 {
+        let conv = uuid::Uuid::now_v7();
+        ws.send(json!({"type": "typing:start", "conversationId": conv})).await?;
+    }
+    let mut limited = 0;
+    let mut other = 0;
+    while let Some(frame) = ws.recv(std::time::Duration::from_millis(1500)).await? {
+        match frame["code"].as_str() {
+            Some("rate_limited") => limited += 1,
+            Some(_) => other += 1,
+            None => {}
+        }
+    }
+    // 10 hints were looked up (and refused: not a member); the other 10 never were.
+    assert_eq!((other, limited), (10, 10));
+    // Garbage is metered too: the frame budget (30, 20 spent so far) runs out.
+    for _ in 0..20 {
+        ws.send_text("not json".into()).await?;
+    }
+    let mut limited = 0;
+    while let Some(frame) = ws.recv(std::time::Duration::from_millis(1000)).await? {
+        if frame["code"] == "rate_limited" {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 10, "only {limited} of 20 garbage frames were limited");
+    Ok(())
+}

@@ -26,6 +26,8 @@ async fn stack(extra: &[(&str, &str)]) -> anyhow::Result<Stack> {
         ("PARLEY_USER_BURST", "100000"),
         ("PARLEY_CONN_RATE", "100000"),
         ("PARLEY_CONN_BURST", "100000"),
+        ("PARLEY_CONN_FRAME_RATE", "100000"),
+        ("PARLEY_CONN_FRAME_BURST", "100000"),
     ];
     env.extend_from_slice(extra);
     Stack::with(&[Directory, Persist, Delivery])

@@ -111,6 +111,7 @@ pub async fn run(
         expires: claims.exp,
         outbox: Outbox::new(s.settings.outbound_queue, s.settings.ws_outbound_bytes),
         bucket: Bucket::new(s.settings.conn_rate, s.settings.conn_burst),
+        frames: Bucket::new(s.settings.conn_frame_rate, s.settings.conn_frame_burst),
         pending: FuturesUnordered::new(),
         sync_task: None,
         sync_feed: None,
@@ -217,6 +218,8 @@ struct Conn {
     expires: u64,
     outbox: Outbox,
     bucket: Bucket,
+    /// Every frame, valid or not, spends from this before any work is done for it.
+    frames: Bucket,
     pending: FuturesUnordered<Pending>,
     sync_task: Option<tokio::task::JoinHandle<()>>,
     /// The running sync's batches.
@@ -391,6 +394,10 @@ impl Conn {
     }
 
     async fn on_text(&mut self, raw: &str) -> Flow {
+        if !self.frames.try_take() {
+            metrics::counter!(m::EDGE_RATE_LIMITED, "scope" => "frames").increment(1);
+            return flow(self.rate_limited(None));
+        }
         let head: FrameHead = match serde_json::from_str(raw) {
             Ok(h) => h,
             Err(_) => {
@@ -431,6 +438,11 @@ impl Conn {
                 Err(e) => flow(self.error(None, e)),
             },
             ClientFrame::TypingStart { conversation_id } => {
+                // A typing hint for a conversation not cached costs a membership lookup:
+                // it spends from the command budget like a command.
+                if !self.take_token() {
+                    return flow(self.rate_limited(reference));
+                }
                 match self.typing.start(&self.s, self.user, conversation_id).await {
                     Ok(()) => Flow::Continue,
                     Err(e) => flow(self.error(reference, e)),

@@ -10,5 +10,7 @@ pub fn fast_stack(workers: &[Worker]) -> StackBuilder {
         ("PARLEY_USER_BURST", "100000"),
         ("PARLEY_CONN_RATE", "100000"),
         ("PARLEY_CONN_BURST", "100000"),
+        ("PARLEY_CONN_FRAME_RATE", "100000"),
+        ("PARLEY_CONN_FRAME_BURST", "100000"),
     ])
 }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 async fn oversize_and_refused_requests_answer_at_once_and_leave_the_breaker_closed()
 -> anyhow::Result<()> {
     let nats = NatsServer::start()?;
-    let client = parley_kit::nats::connect(&nats.url(), "service-limits").await?;
+    let client = nats.client().await?;
     let shutdown = CancellationToken::new();
     let serving = tokio::spawn(parley_kit::service::serve(
         client.clone(),
