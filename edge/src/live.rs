@@ -4,14 +4,14 @@
 
 use chrono::Utc;
 use parley_contracts::api::{PresenceSetStatus, Receipt, ReceiptList};
+use parley_contracts::endpoint;
 use parley_contracts::error::ApiError;
 use parley_contracts::events::{PresenceAction, PresenceCommand, ReceiptCommand, ReceiptKind};
-use parley_contracts::subjects::svc;
 use parley_contracts::svc::{
     PresenceGet, PresenceReply, PresenceVisible, ReceiptsGet, UserIds, UserPresence,
 };
 use parley_contracts::{ErrorCode, SCHEMA_VERSION, subjects};
-use parley_kit::nats::request;
+use parley_kit::service::request;
 use parley_kit::settings::visible_read_seq;
 use uuid::Uuid;
 
@@ -80,9 +80,8 @@ pub async fn receipts(
     if !members.iter().any(|(u, _)| *u == viewer) {
         return Err(ApiError::new(ErrorCode::NotFound, "no such conversation"));
     }
-    let stored: ReceiptList = request(
+    let stored: ReceiptList = request::<endpoint::ReceiptsGet>(
         &s.nats,
-        svc::RECEIPTS_GET,
         &ReceiptsGet {
             conversation_id: conversation,
         },
@@ -141,9 +140,8 @@ pub async fn visible_presence(
     actor: Uuid,
     users: Option<Vec<Uuid>>,
 ) -> Result<Vec<UserPresence>, ApiError> {
-    let visible: UserIds = request(
+    let visible: UserIds = request::<endpoint::PresenceVisible>(
         &s.nats,
-        svc::PRESENCE_VISIBLE,
         &PresenceVisible {
             actor,
             user_ids: users,
@@ -153,9 +151,8 @@ pub async fn visible_presence(
     if visible.user_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let reply: PresenceReply = request(
+    let reply: PresenceReply = request::<endpoint::PresenceGet>(
         &s.nats,
-        svc::PRESENCE_GET,
         &PresenceGet {
             user_ids: visible.user_ids,
         },

@@ -4,11 +4,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use parley_contracts::api::{ReadRequest, ReceiptList, ReportCreated, ReportRequest};
+use parley_contracts::endpoint;
 use parley_contracts::events::ReceiptKind;
-use parley_contracts::subjects::svc;
 use parley_contracts::svc::Report;
 use parley_contracts::{ErrorCode, error::ApiError};
-use parley_kit::nats::request;
+use parley_kit::service::request;
 
 use super::{Body, parse_id};
 use crate::auth::AuthUser;
@@ -62,9 +62,8 @@ pub async fn report(
         .into());
     }
     live::require_member(&s, c.sub, conversation_id).await?;
-    let created: ReportCreated = request(
+    let created: ReportCreated = request::<endpoint::HistoryReport>(
         &s.nats,
-        svc::HISTORY_REPORT,
         &Report {
             actor: c.sub,
             conversation_id,

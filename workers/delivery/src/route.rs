@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream;
 use bytes::Bytes;
 use chrono::Utc;
 use parley_contracts::events::{
@@ -13,7 +12,7 @@ use parley_contracts::events::{
 use parley_contracts::frames::ServerFrame;
 use parley_contracts::subjects;
 use parley_contracts::svc::{PresenceAudience, UserIds};
-use parley_kit::consume::{BatchHandler, Outcome};
+use parley_kit::consume::{BatchHandler, DecodeError, Incoming, Item, Outcome, Outcomes, Started};
 use parley_kit::members::MemberCache;
 use parley_kit::metrics_names as m;
 use parley_kit::settings::{SettingsCache, visible_read_seq};
@@ -21,12 +20,23 @@ use uuid::Uuid;
 
 use crate::recent::Recent;
 
-/// Index of the newest presence event per subject (one subject per user) in a batch.
-fn latest_presence(batch: &[jetstream::Message]) -> HashMap<&str, usize> {
+/// An event of EVENTS (or a live copy), decoded by family.
+pub enum Event {
+    Message(Box<MessageEvent>),
+    Member(Box<MemberEvent>),
+    Receipt(ReceiptEvent),
+    Presence(PresenceEvent),
+    /// Not routed by this router (another family; a second copy of an event already routed):
+    /// acked unread.
+    Skip,
+}
+
+/// Index of the newest presence change per subject (one subject per user) in a batch.
+fn latest_presence<'b>(batch: &'b [Item<'_, Event>]) -> HashMap<&'b str, usize> {
     let mut latest = HashMap::new();
-    for (i, msg) in batch.iter().enumerate() {
-        if subjects::is_evt_presence(&msg.subject) {
-            latest.insert(msg.subject.as_str(), i);
+    for (i, item) in batch.iter().enumerate() {
+        if matches!(item.command, Event::Presence(_)) {
+            latest.insert(item.subject(), i);
         }
     }
     latest
@@ -72,67 +82,113 @@ pub struct Router {
 }
 
 impl BatchHandler for Router {
-    async fn handle(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
-        let outcomes = match self.events {
+    type Command = Event;
+
+    /// By subject; a message or receipt event whose other copy was routed already is skipped
+    /// undecoded (both copies carry its key as `Nats-Msg-Id`).
+    fn decode(&self, msg: Incoming<'_>) -> Result<Event, DecodeError> {
+        self.decode_via(msg, Via::Stream)
+    }
+
+    async fn start(&self, batch: &[Item<'_, Event>]) -> Started {
+        let mut outcomes = match self.events {
             Events::AllButPresence => self.route_events(batch).await,
             Events::Presence => self.route_presence(batch).await,
         };
         // Core publishes are buffered by the client; flush once per batch before acking.
         if let Err(error) = self.nats.flush().await {
             tracing::warn!(%error, "flush failed; batch will be redelivered");
-            return vec![Outcome::Retry(Duration::from_millis(200)); batch.len()];
+            for item in batch {
+                outcomes.set(item, Outcome::Retry(Duration::from_millis(200)));
+            }
         }
-        outcomes
+        Started::done(outcomes)
     }
 }
 
 impl Router {
+    fn decode_via(&self, msg: Incoming<'_>, via: Via) -> Result<Event, DecodeError> {
+        let subject = msg.subject;
+        let presence = self.events == Events::Presence;
+        let (message, receipt) = match via {
+            Via::Live => (
+                !subjects::is_live_receipt(subject),
+                subjects::is_live_receipt(subject),
+            ),
+            Via::Stream => (
+                subjects::is_evt_msg(subject),
+                subjects::is_evt_receipt(subject),
+            ),
+        };
+        if !presence && message {
+            if self.routed_before(msg.headers, via) {
+                return Ok(Event::Skip);
+            }
+            return Ok(Event::Message(msg.json()?));
+        }
+        if !presence && receipt {
+            if self.routed_before(msg.headers, via) {
+                return Ok(Event::Skip);
+            }
+            return Ok(Event::Receipt(msg.json()?));
+        }
+        if !presence && subjects::is_evt_member(subject) {
+            return Ok(Event::Member(msg.json()?));
+        }
+        if presence && subjects::is_evt_presence(subject) {
+            return Ok(Event::Presence(msg.json()?));
+        }
+        Ok(Event::Skip)
+    }
+
     /// Messages, membership and receipts; presence changes (their own consumer's) and
     /// `chat.evt.user.*` are acked unread.
-    async fn route_events(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
+    async fn route_events(&self, batch: &[Item<'_, Event>]) -> Outcomes {
         let routed: Vec<&str> = batch
             .iter()
-            .map(|m| m.subject.as_str())
-            .filter(|s| subjects::is_evt_msg(s) || subjects::is_evt_receipt(s))
+            .filter(|i| matches!(i.command, Event::Message(_) | Event::Receipt(_)))
+            .map(|i| i.subject())
             .collect();
         self.prefetch(&routed, subjects::is_evt_receipt).await;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for msg in batch {
-            let outcome = if subjects::is_evt_msg(&msg.subject) {
-                self.message_event(&msg.payload, msg.headers.as_ref(), Via::Stream)
-                    .await
-            } else if subjects::is_evt_member(&msg.subject) {
-                self.member_event(&msg.payload).await
-            } else if subjects::is_evt_receipt(&msg.subject) {
-                self.receipt_event(&msg.payload, msg.headers.as_ref(), Via::Stream)
-                    .await
-            } else {
-                Outcome::Ack
-            };
-            outcomes.push(outcome);
+        let mut outcomes = Outcomes::of(batch);
+        for item in batch {
+            let outcome = self.route(&item.command, Via::Stream).await;
+            outcomes.set(item, outcome);
         }
         outcomes
     }
 
+    /// One decoded event (of the families this router handles).
+    async fn route(&self, event: &Event, via: Via) -> Outcome {
+        match event {
+            Event::Message(evt) => self.message_event(evt, via).await,
+            Event::Member(evt) => self.member_event(evt).await,
+            Event::Receipt(evt) => self.receipt_event(evt, via).await,
+            Event::Presence(_) | Event::Skip => Outcome::Ack,
+        }
+    }
+
     /// Presence changes: only each user's newest in the batch is routed (a change carries the
     /// whole state), to the audiences asked for together.
-    async fn route_presence(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
+    async fn route_presence(&self, batch: &[Item<'_, Event>]) -> Outcomes {
         let latest = latest_presence(batch);
         let mut audiences = self.audiences(batch, &latest).await;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for (i, msg) in batch.iter().enumerate() {
-            let outcome = match latest.get(msg.subject.as_str()) {
-                Some(&newest) if newest == i => {
-                    self.presence_event(&msg.payload, &mut audiences).await
-                }
-                Some(_) => {
-                    metrics::counter!(m::PRESENCE_SUPERSEDED).increment(1);
-                    Outcome::Ack
-                }
+        let mut outcomes = Outcomes::of(batch);
+        for (i, item) in batch.iter().enumerate() {
+            let outcome = match &item.command {
+                Event::Presence(evt) => match latest.get(item.subject()) {
+                    Some(&newest) if newest == i => {
+                        self.presence_event(evt, &mut audiences).await
+                    }
+                    _ => {
+                        metrics::counter!(m::PRESENCE_SUPERSEDED).increment(1);
+                        Outcome::Ack
+                    }
+                },
                 // Not a presence change (the consumer's filter lets none through).
-                None => Outcome::Ack,
+                _ => Outcome::Ack,
             };
-            outcomes.push(outcome);
+            outcomes.set(item, outcome);
         }
         outcomes
     }
@@ -144,14 +200,13 @@ impl Router {
         let routed: Vec<&str> = batch.iter().map(|m| m.subject.as_str()).collect();
         self.prefetch(&routed, subjects::is_live_receipt).await;
         for msg in batch {
-            if subjects::is_live_receipt(&msg.subject) {
-                let _ = self
-                    .receipt_event(&msg.payload, msg.headers.as_ref(), Via::Live)
-                    .await;
-            } else {
-                let _ = self
-                    .message_event(&msg.payload, msg.headers.as_ref(), Via::Live)
-                    .await;
+            match self.decode_via(Incoming::of(msg), Via::Live) {
+                Ok(event) => {
+                    let _ = self.route(&event, Via::Live).await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, via = Via::Live.as_str(), subject = %msg.subject, "undecodable live copy skipped");
+                }
             }
         }
     }
@@ -185,30 +240,13 @@ impl Router {
     }
 
     /// Route a message event unless its other copy was routed already. Its key is remembered
-    /// only once it is routed, so a copy that fails here is still routed by the other. Both
-    /// copies carry the key as `Nats-Msg-Id`, so a second copy is skipped undecoded.
-    async fn message_event(
-        &self,
-        payload: &[u8],
-        headers: Option<&async_nats::HeaderMap>,
-        via: Via,
-    ) -> Outcome {
-        if self.routed_before(headers, via) {
-            return Outcome::Ack;
-        }
-        let has_key = headers
-            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-            .is_some();
-        let evt: MessageEvent = match serde_json::from_slice(payload) {
-            Ok(e) => e,
-            Err(error) => {
-                tracing::error!(%error, via = via.as_str(), "undecodable message event skipped");
-                return Outcome::Reject;
-            }
-        };
-        // A copy without the header is checked by the key the event names.
+    /// only once it is routed, so a copy that fails here is still routed by the other. A copy
+    /// whose key header names an event already routed was skipped undecoded; this checks again
+    /// by the key the event names, for a copy without the header and for the other copy routed
+    /// meanwhile.
+    async fn message_event(&self, evt: &MessageEvent, via: Via) -> Outcome {
         let key = subjects::event_msg_id(evt.command_id, evt.kind.as_str());
-        if !has_key && self.second_copy(&key, via) {
+        if self.second_copy(&key, via) {
             return Outcome::Ack;
         }
         let conv = evt.message.conversation_id;
@@ -221,11 +259,11 @@ impl Router {
         };
         let frame = match evt.kind {
             MessageEventKind::Created => ServerFrame::MessageNew {
-                message: evt.message,
+                message: evt.message.clone(),
             },
             MessageEventKind::Updated => ServerFrame::MessageUpdated {
                 seq: evt.seq,
-                message: evt.message,
+                message: evt.message.clone(),
             },
             MessageEventKind::Deleted => ServerFrame::MessageDeleted {
                 seq: evt.seq,
@@ -247,16 +285,9 @@ impl Router {
         Outcome::Ack
     }
 
-    async fn member_event(&self, payload: &[u8]) -> Outcome {
-        let evt: MemberEvent = match serde_json::from_slice(payload) {
-            Ok(e) => e,
-            Err(error) => {
-                tracing::error!(%error, "undecodable member event skipped");
-                return Outcome::Reject;
-            }
-        };
+    async fn member_event(&self, evt: &MemberEvent) -> Outcome {
         let conv = evt.conversation.id;
-        self.members.put_event(&evt);
+        self.members.put_event(evt);
         // Removed users get the new state too (they see themselves gone), then `conversation:removed`.
         let ids: Vec<Uuid> = evt
             .conversation
@@ -267,7 +298,7 @@ impl Router {
             .collect();
         let updated = Bytes::from(
             ServerFrame::ConversationUpdated {
-                conversation: evt.conversation,
+                conversation: evt.conversation.clone(),
             }
             .to_json(),
         );
@@ -289,28 +320,17 @@ impl Router {
     /// A member's watermarks → `message:status` to every member, the read watermark masked
     /// for anyone on either side of a read-receipts-off setting. Either copy (live or EVENTS),
     /// whichever comes first, as for message events; the other is skipped.
-    async fn receipt_event(
-        &self,
-        payload: &[u8],
-        headers: Option<&async_nats::HeaderMap>,
-        via: Via,
-    ) -> Outcome {
-        if self.routed_before(headers, via) {
-            return Outcome::Ack;
-        }
-        let evt: ReceiptEvent = match serde_json::from_slice(payload) {
-            Ok(e) => e,
-            Err(error) => {
-                tracing::error!(%error, via = via.as_str(), "undecodable receipt event skipped");
-                return Outcome::Reject;
-            }
-        };
+    async fn receipt_event(&self, evt: &ReceiptEvent, via: Via) -> Outcome {
         let key = subjects::receipt_event_msg_id(
             evt.conversation_id,
             evt.user_id,
             evt.delivered_seq,
             evt.read_seq,
         );
+        // Its other copy may have been routed since this one was decoded.
+        if self.second_copy(&key, via) {
+            return Outcome::Ack;
+        }
         let members = match self.members.members(evt.conversation_id).await {
             Ok(m) => m,
             Err(error) => {
@@ -379,24 +399,24 @@ impl Router {
     /// (up to 32 requests in flight). Not cached: a block or a privacy change must apply at once.
     async fn audiences(
         &self,
-        batch: &[jetstream::Message],
+        batch: &[Item<'_, Event>],
         latest: &HashMap<&str, usize>,
     ) -> Audiences {
         use futures::StreamExt;
         let mut users: Vec<Uuid> = latest
             .values()
-            .filter_map(|&i| serde_json::from_slice::<PresenceEvent>(&batch[i].payload).ok())
-            .map(|e| e.user_id)
+            .filter_map(|&i| match &batch[i].command {
+                Event::Presence(e) => Some(e.user_id),
+                _ => None,
+            })
             .collect();
         users.sort();
         users.dedup();
         futures::stream::iter(users)
             .map(|user_id| async move {
-                let audience = parley_kit::nats::request::<_, UserIds>(
-                    &self.nats,
-                    subjects::svc::PRESENCE_AUDIENCE,
-                    &PresenceAudience { user_id },
-                )
+                let audience = parley_kit::service::request::<
+                    parley_contracts::endpoint::PresenceAudience,
+                >(&self.nats, &PresenceAudience { user_id })
                 .await;
                 (user_id, audience)
             })
@@ -407,22 +427,14 @@ impl Router {
 
     /// A presence change → the user's audience (contacts allowed by privacy and blocks, as the
     /// directory computes it) and the user's own devices.
-    async fn presence_event(&self, payload: &[u8], audiences: &mut Audiences) -> Outcome {
-        let evt: PresenceEvent = match serde_json::from_slice(payload) {
-            Ok(e) => e,
-            Err(error) => {
-                tracing::error!(%error, "undecodable presence event skipped");
-                return Outcome::Reject;
-            }
-        };
+    async fn presence_event(&self, evt: &PresenceEvent, audiences: &mut Audiences) -> Outcome {
         // Asked for with the batch; a user whose event subject is not its id (none today)
         // is asked here.
         let asked = match audiences.remove(&evt.user_id) {
             Some(a) => a,
             None => {
-                parley_kit::nats::request(
+                parley_kit::service::request::<parley_contracts::endpoint::PresenceAudience>(
                     &self.nats,
-                    subjects::svc::PRESENCE_AUDIENCE,
                     &PresenceAudience {
                         user_id: evt.user_id,
                     },

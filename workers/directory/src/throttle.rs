@@ -1,5 +1,6 @@
 //! Failed-login throttling in Redis, shared by every directory instance. If Redis is down the
-//! throttle fails open (logins still work) and says so in the logs and metrics.
+//! throttle fails open (logins still work) and says so in the logs and metrics (and `/readyz`,
+//! whose Redis check the kit registers, says the deployment is degraded).
 
 use std::time::Instant;
 
@@ -15,30 +16,12 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    pub async fn connect(url: &str, prefix: &str, max: u32) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
-        Ok(Self {
-            conn,
-            prefix: prefix.to_string(),
+    pub fn new(redis: parley_kit::worker::Redis, max: u32) -> Self {
+        Self {
+            conn: redis.conn,
+            prefix: redis.prefix,
             max,
-        })
-    }
-
-    /// Readiness check: Redis answers PING. The throttle fails open, so the directory keeps
-    /// serving while this is false; readiness says the deployment is degraded.
-    pub fn ready_check(&self, readiness: &parley_kit::ops::Readiness) {
-        let conn = self.conn.clone();
-        readiness.check("redis", move || {
-            let mut conn = conn.clone();
-            async move {
-                redis::cmd("PING")
-                    .query_async::<String>(&mut conn)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-        });
+        }
     }
 
     fn key(&self, username_lower: &str) -> String {

@@ -16,7 +16,7 @@ use parley_contracts::frames::ServerFrame;
 use parley_contracts::limits::MAX_MENTIONS;
 use parley_contracts::{ErrorCode, SCHEMA_VERSION, error::ApiError, subjects, validate};
 use parley_kit::batch;
-use parley_kit::consume::{BatchHandler, Finishing, Outcome, after_stores};
+use parley_kit::consume::{BatchHandler, DecodeError, Incoming, Item, Outcome, Outcomes, Started};
 use parley_kit::metrics_names as m;
 use parley_kit::trace;
 use sqlx::{PgConnection, PgPool, Row};
@@ -60,30 +60,25 @@ fn reject(code: ErrorCode, msg: &str) -> Failure {
     Failure::Rejected(ApiError::new(code, msg))
 }
 
+/// A command of the batch being stored.
+type Cmd<'b, 'm> = &'b Item<'m, MessageCommand>;
+
 impl BatchHandler for Sequencer {
-    async fn handle(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
-        self.start(batch).await.await
+    type Command = MessageCommand;
+
+    fn decode(&self, msg: Incoming<'_>) -> Result<MessageCommand, DecodeError> {
+        msg.json()
     }
 
     /// Store the batch and send its events; what is left is waiting for JetStream to store
     /// them, during which the next batch's transaction already runs. Events still go out in
     /// stream order: they are sent from this one task, batch after batch.
-    async fn start(&self, batch: &[jetstream::Message]) -> Finishing {
-        let mut outcomes = vec![Outcome::Ack; batch.len()];
-        let mut commands: Vec<(usize, MessageCommand)> = Vec::with_capacity(batch.len());
-        for (i, msg) in batch.iter().enumerate() {
-            match serde_json::from_slice::<MessageCommand>(&msg.payload) {
-                Ok(cmd) => commands.push((i, cmd)),
-                Err(error) => {
-                    tracing::error!(%error, subject = %msg.subject, "undecodable command dropped");
-                    metrics::counter!(m::CONSUMER_ERRORS, "consumer" => "persist", "stage" => "decode").increment(1);
-                    outcomes[i] = Outcome::Reject;
-                }
-            }
-        }
+    async fn start(&self, batch: &[Item<'_, MessageCommand>]) -> Started {
+        let mut outcomes = Outcomes::of(batch);
         // Lock allocator rows in one global order so concurrent instances cannot deadlock;
         // the sort is stable, so commands of one conversation keep their stream order.
-        commands.sort_by_key(|(_, c)| c.conversation_id);
+        let mut commands: Vec<Cmd> = batch.iter().collect();
+        commands.sort_by_key(|c| c.command.conversation_id);
 
         let storing = std::time::Instant::now();
         let stored = self.store_batch(&commands).await;
@@ -95,15 +90,12 @@ impl BatchHandler for Sequencer {
             Err(error) => {
                 tracing::warn!(%error, size = commands.len(), "batch transaction failed; retrying one by one");
                 let mut done = Vec::with_capacity(commands.len());
-                for (i, cmd) in &commands {
-                    match self
-                        .store_batch(std::slice::from_ref(&(*i, cmd.clone())))
-                        .await
-                    {
+                for cmd in &commands {
+                    match self.store_batch(std::slice::from_ref(cmd)).await {
                         Ok(mut d) => done.append(&mut d),
                         Err(error) => {
-                            tracing::error!(%error, command = %cmd.id, "command not stored; will retry");
-                            outcomes[*i] = Outcome::Retry(Duration::from_secs(1));
+                            tracing::error!(%error, command = %cmd.command.id, "command not stored; will retry");
+                            outcomes.set(cmd, Outcome::Retry(Duration::from_secs(1)));
                         }
                     }
                 }
@@ -117,8 +109,7 @@ impl BatchHandler for Sequencer {
         // server refuse the batch; then they go one by one and JetStream drops just the
         // duplicate).
         let mut events = Vec::with_capacity(done.len());
-        let mut published = Vec::with_capacity(done.len());
-        for (i, d) in &done {
+        for (item, d) in &done {
             match d {
                 Done::Event(evt, fresh) => match serde_json::to_vec(evt.as_ref()) {
                     Ok(payload) => {
@@ -129,7 +120,7 @@ impl BatchHandler for Sequencer {
                             payload.into(),
                         );
                         // The command's trace id follows it into delivery's logs.
-                        if let Some(id) = trace::from_headers(batch[*i].headers.as_ref()) {
+                        if let Some(id) = trace::from_headers(item.headers()) {
                             out.headers.insert(trace::HEADER, id.as_str());
                         }
                         // Committed, so it may be seen: the live copy goes out now, the stream's
@@ -143,11 +134,11 @@ impl BatchHandler for Sequencer {
                             .await;
                         }
                         events.push(out);
-                        published.push(*i);
+                        outcomes.when_stored(item);
                     }
                     Err(error) => {
                         tracing::error!(%error, "event not encoded; command will be redelivered");
-                        outcomes[*i] = Outcome::Retry(Duration::from_secs(1));
+                        outcomes.set(item, Outcome::Retry(Duration::from_secs(1)));
                     }
                 },
                 Done::Rejected(actor, command, err) => {
@@ -162,28 +153,31 @@ impl BatchHandler for Sequencer {
             Some(writer) if !events.is_empty() => writer.write(events).await,
             _ => batch::send_batch(&self.nats, &self.js, &events).await,
         };
-        let stored = after_stores(sent, outcomes, published, "message events");
-        Box::pin(async move {
-            let outcomes = stored.await;
+        let timed: batch::Pending = Box::pin(async move {
+            let stored = match sent {
+                Ok(pending) => pending.await,
+                Err(error) => Err(error),
+            };
             metrics::histogram!(m::JETSTREAM_PUBLISH_SECONDS)
                 .record(started.elapsed().as_secs_f64());
-            outcomes
-        })
+            stored
+        });
+        Started::after(outcomes, Ok(timed), "message events")
     }
 }
 
 impl Sequencer {
-    async fn store_batch(
+    async fn store_batch<'b, 'm>(
         &self,
-        commands: &[(usize, MessageCommand)],
-    ) -> sqlx::Result<Vec<(usize, Done)>> {
+        commands: &[Cmd<'b, 'm>],
+    ) -> sqlx::Result<Vec<(Cmd<'b, 'm>, Done)>> {
         if let Some(done) = self.store_plain_batch(commands).await? {
             return Ok(done);
         }
         let mut tx = self.db.begin().await?;
         let mut done = Vec::with_capacity(commands.len());
         // One query finds the commands already sequenced (redeliveries, client retries).
-        let ids: Vec<Uuid> = commands.iter().map(|(_, c)| c.id).collect();
+        let ids: Vec<Uuid> = commands.iter().map(|c| c.command.id).collect();
         let mut seen: HashSet<Uuid> =
             sqlx::query_scalar("SELECT command_id FROM events WHERE command_id = ANY($1)")
                 .bind(&ids)
@@ -197,29 +191,34 @@ impl Sequencer {
         let now = Utc::now();
         let mut ids_in_batch = HashSet::with_capacity(commands.len());
         let mut fast_conv: HashMap<Uuid, bool> = HashMap::new();
-        for (_, cmd) in commands {
+        for c in commands {
+            let cmd = &c.command;
             let plain = plain_send(cmd) && !seen.contains(&cmd.id) && ids_in_batch.insert(cmd.id);
             let fast = fast_conv.entry(cmd.conversation_id).or_insert(true);
             *fast = *fast && plain;
         }
         let is_fast =
             |c: &MessageCommand| fast_conv.get(&c.conversation_id).copied().unwrap_or(false);
-        let fast: Vec<&(usize, MessageCommand)> =
-            commands.iter().filter(|(_, c)| is_fast(c)).collect();
+        let fast: Vec<Cmd> = commands
+            .iter()
+            .copied()
+            .filter(|c| is_fast(&c.command))
+            .collect();
         if !fast.is_empty() {
             let (stored, known) = self.store_sends(&mut tx, &fast, now).await?;
-            if let Some((_, cmd)) = known.first() {
+            if let Some(c) = known.first() {
                 // Checked above in this transaction: the store is inconsistent.
                 return Err(sqlx::Error::Protocol(format!(
                     "send {} was not stored",
-                    cmd.id
+                    c.command.id
                 )));
             }
             done.extend(stored);
         }
         // Every rejection is decided before the command writes anything, so no savepoint is
         // needed: a rejected command leaves the transaction (and the seq allocator) untouched.
-        for (i, cmd) in commands.iter().filter(|(_, c)| !is_fast(c)) {
+        for c in commands.iter().copied().filter(|c| !is_fast(&c.command)) {
+            let cmd = &c.command;
             let known = !seen.insert(cmd.id);
             match self.store_one(&mut tx, cmd, known).await {
                 Ok((evt, fresh)) => {
@@ -229,10 +228,10 @@ impl Sequencer {
                     } else {
                         metrics::counter!(m::MESSAGES_DEDUPLICATED).increment(1);
                     }
-                    done.push((*i, Done::Event(Box::new(evt), fresh)));
+                    done.push((c, Done::Event(Box::new(evt), fresh)));
                 }
                 Err(Failure::Rejected(e)) => {
-                    done.push((*i, Done::Rejected(cmd.sender_id, cmd.id, e)));
+                    done.push((c, Done::Rejected(cmd.sender_id, cmd.id, e)));
                 }
                 Err(Failure::Db(e)) => return Err(e),
             }
@@ -245,30 +244,29 @@ impl Sequencer {
     /// one round trip to PostgreSQL instead of four (begin, dedupe, store, commit), which is
     /// most of a small batch's time on a busy machine. Sends already stored (redeliveries,
     /// client retries) are found again afterwards. `None`: the batch needs a transaction.
-    async fn store_plain_batch(
+    async fn store_plain_batch<'b, 'm>(
         &self,
-        commands: &[(usize, MessageCommand)],
-    ) -> sqlx::Result<Option<Vec<(usize, Done)>>> {
+        commands: &[Cmd<'b, 'm>],
+    ) -> sqlx::Result<Option<Vec<(Cmd<'b, 'm>, Done)>>> {
         let mut ids = HashSet::with_capacity(commands.len());
         if !commands
             .iter()
-            .all(|(_, c)| plain_send(c) && ids.insert(c.id))
+            .all(|c| plain_send(&c.command) && ids.insert(c.command.id))
         {
             return Ok(None);
         }
         let mut conn = self.db.acquire().await?;
-        let cmds: Vec<&(usize, MessageCommand)> = commands.iter().collect();
-        let (stored, known) = self.store_sends(&mut conn, &cmds, Utc::now()).await?;
+        let (stored, known) = self.store_sends(&mut conn, commands, Utc::now()).await?;
         let mut done = Vec::with_capacity(commands.len());
-        for (i, cmd) in known {
-            let Some(evt) = existing_event(&mut conn, cmd.id).await? else {
+        for c in known {
+            let Some(evt) = existing_event(&mut conn, c.command.id).await? else {
                 return Err(sqlx::Error::Protocol(format!(
                     "send {} neither stored nor found",
-                    cmd.id
+                    c.command.id
                 )));
             };
             metrics::counter!(m::MESSAGES_DEDUPLICATED).increment(1);
-            done.push((*i, Done::Event(Box::new(evt), false)));
+            done.push((c, Done::Event(Box::new(evt), false)));
         }
         done.extend(stored);
         Ok(Some(done))
@@ -278,19 +276,20 @@ impl Sequencer {
     /// `n` seqs per conversation, insert the messages and their events. Per-command round trips
     /// were most of persist's time under load. Returns the events of the sends it stored and
     /// the sends whose command was already sequenced (left untouched).
-    async fn store_sends<'c>(
+    async fn store_sends<'b, 'm>(
         &self,
         conn: &mut PgConnection,
-        cmds: &[&'c (usize, MessageCommand)],
+        cmds: &[Cmd<'b, 'm>],
         now: chrono::DateTime<Utc>,
-    ) -> sqlx::Result<(Vec<(usize, Done)>, Vec<&'c (usize, MessageCommand)>)> {
+    ) -> sqlx::Result<(Vec<(Cmd<'b, 'm>, Done)>, Vec<Cmd<'b, 'm>>)> {
         let mut ids = Vec::with_capacity(cmds.len());
         let mut convs = Vec::with_capacity(cmds.len());
         let mut senders = Vec::with_capacity(cmds.len());
         let mut bodies = Vec::with_capacity(cmds.len());
         let mut mentions = Vec::with_capacity(cmds.len());
         let mut messages = Vec::with_capacity(cmds.len());
-        for (_, cmd) in cmds {
+        for c in cmds {
+            let cmd = &c.command;
             let MessageAction::Send {
                 body, mentions: m, ..
             } = &cmd.action
@@ -365,16 +364,16 @@ impl Sequencer {
             .collect();
         let mut out = Vec::with_capacity(messages.len());
         let mut known = Vec::new();
-        for (c, mut msg) in cmds.iter().zip(messages) {
-            let (i, cmd) = (c.0, &c.1);
+        for (c, mut msg) in cmds.iter().copied().zip(messages) {
+            let cmd = &c.command;
             let Some(seq) = seqs.get(&cmd.id) else {
-                known.push(*c);
+                known.push(c);
                 continue;
             };
             msg.seq = (*seq).max(0) as u64;
             metrics::counter!(m::MESSAGES_STORED, "kind" => MessageEventKind::Created.as_str())
                 .increment(1);
-            out.push((i, Done::Event(Box::new(created(cmd, msg, now)), true)));
+            out.push((c, Done::Event(Box::new(created(cmd, msg, now)), true)));
         }
         Ok((out, known))
     }
