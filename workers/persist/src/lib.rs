@@ -1,7 +1,8 @@
 //! The persist worker: the only writer of messages. It sequences commands from
 //! `chat.cmd.msg.>` into contiguous per-conversation seqs, stores them, publishes
 //! `chat.evt.msg.<conversation>`, and answers `svc.history.*` from the same store.
-//! It does not deliver anything to users and knows nothing of membership.
+//! It delivers no events (delivery does) and knows nothing of membership; the one thing it
+//! sends a user is the rejection of that user's own command (`error` on `chat.user.<actor>`).
 
 mod history;
 mod sequencer;
