@@ -32,9 +32,13 @@ pub struct Settings {
     pub ops: OpsArgs,
     #[command(flatten)]
     pub db: parley_kit::args::DbArgs,
-    /// Redis (failed-login counters).
+    /// Redis (failed-login counters, with `--login-throttle-store redis`).
     #[command(flatten)]
     pub redis: RedisArgs,
+    /// Where failed logins are counted: `redis` (shared by every directory instance) or
+    /// `memory` (this process only; no Redis needed, each instance gives the full budget).
+    #[arg(long, env = "PARLEY_LOGIN_THROTTLE_STORE", value_enum, default_value_t = throttle::Store::Redis)]
+    pub login_throttle_store: throttle::Store,
     /// PEM file with the Ed25519 private key that signs access tokens.
     #[arg(long, env = "PARLEY_JWT_PRIVATE_KEY_FILE")]
     pub jwt_private_key_file: std::path::PathBuf,
@@ -69,7 +73,20 @@ pub struct Directory {
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-parley_kit::worker_settings!(Settings { common = common, ops = ops, postgres = db, redis = redis });
+impl parley_kit::WorkerSettings for Settings {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+    fn ops(&self) -> &OpsArgs {
+        &self.ops
+    }
+    fn postgres(&self) -> Option<&parley_kit::args::DbArgs> {
+        Some(&self.db)
+    }
+    fn redis(&self) -> Option<&RedisArgs> {
+        (self.login_throttle_store == throttle::Store::Redis).then_some(&self.redis)
+    }
+}
 
 impl Worker for Directory {
     const NAME: &'static str = "directory";
@@ -81,7 +98,11 @@ impl Worker for Directory {
 
     async fn build(base: &Base, settings: Settings) -> anyhow::Result<Self> {
         let keys = Keys::from_private_pem_file(&settings.jwt_private_key_file)?;
-        let throttle = throttle::Throttle::new(base.redis()?, settings.login_failures_max);
+        let counter: Arc<dyn throttle::FailureCounter> = match settings.login_throttle_store {
+            throttle::Store::Redis => Arc::new(throttle::RedisCounter::new(base.redis()?)),
+            throttle::Store::Memory => Arc::new(throttle::MemoryCounter::new(100_000)),
+        };
+        let throttle = throttle::Throttle::new(counter, settings.login_failures_max);
         let ctx = Arc::new(Ctx {
             db: base.postgres()?,
             js: base.js.clone(),

@@ -1,77 +1,86 @@
-//! Failed-login throttling in Redis, shared by every directory instance. If Redis is down the
-//! throttle fails open (logins still work) and says so in the logs and metrics (and `/readyz`,
-//! whose Redis check the kit registers, says the deployment is degraded).
+//! Failed-login throttling: a username that failed `max` logins within the window (15 minutes
+//! after its last failure) is refused until the window passes or a login succeeds. The counters
+//! live behind [`FailureCounter`]: in Redis, shared by every directory instance (the default),
+//! or in this process (`--login-throttle-store memory`: no Redis needed, each instance counts
+//! on its own). If the store fails, the throttle fails open (logins still work) and says so in
+//! the logs and metrics (and `/readyz`, whose Redis check the kit registers).
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::Duration;
 
-use parley_kit::metrics_names as m;
-use redis::aio::ConnectionManager;
+use futures::future::BoxFuture;
 
-const WINDOW_SECONDS: i64 = 15 * 60;
+mod memory;
+mod redis;
+
+#[cfg(test)]
+mod conformance;
+
+pub use self::memory::MemoryCounter;
+pub use self::redis::RedisCounter;
+
+const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Which store keeps the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Store {
+    /// Redis, shared by every directory instance.
+    Redis,
+    /// This process's memory: a user gets the budget once per directory instance.
+    Memory,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CounterError {
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+}
+
+/// Failure counters per key over a window that restarts with every failure. Every backend
+/// passes the same suite (`conformance.rs`).
+pub trait FailureCounter: Send + Sync + 'static {
+    /// Failures counted for `key` in its current window (0 once it passed).
+    fn failures<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u32, CounterError>>;
+    /// Count one failure for `key`; its window restarts now.
+    fn record<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, Result<(), CounterError>>;
+    /// Forget `key`'s failures.
+    fn clear<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), CounterError>>;
+}
 
 pub struct Throttle {
-    conn: ConnectionManager,
-    prefix: String,
+    counter: Arc<dyn FailureCounter>,
     max: u32,
 }
 
 impl Throttle {
-    pub fn new(redis: parley_kit::worker::Redis, max: u32) -> Self {
-        Self {
-            conn: redis.conn,
-            prefix: redis.prefix,
-            max,
-        }
-    }
-
-    fn key(&self, username_lower: &str) -> String {
-        format!("{}login_fail:{}", self.prefix, username_lower)
+    pub fn new(counter: Arc<dyn FailureCounter>, max: u32) -> Self {
+        Self { counter, max }
     }
 
     /// True when this username has used up its failed attempts.
     pub async fn is_blocked(&self, username_lower: &str) -> bool {
-        let started = Instant::now();
-        let mut conn = self.conn.clone();
-        let r: redis::RedisResult<Option<u32>> = redis::cmd("GET")
-            .arg(self.key(username_lower))
-            .query_async(&mut conn)
-            .await;
-        metrics::histogram!(m::REDIS_SECONDS, "op" => "get")
-            .record(started.elapsed().as_secs_f64());
-        match r {
-            Ok(n) => n.unwrap_or(0) >= self.max,
+        match self.counter.failures(username_lower).await {
+            Ok(n) => n >= self.max,
             Err(error) => {
-                tracing::warn!(%error, "redis unavailable; login throttle open");
+                tracing::warn!(%error, "login throttle store unavailable; throttle open");
                 false
             }
         }
     }
 
     pub async fn record_failure(&self, username_lower: &str) {
-        let started = Instant::now();
-        let key = self.key(username_lower);
-        let mut conn = self.conn.clone();
-        let r: redis::RedisResult<(i64, i64)> = redis::pipe()
-            .atomic()
-            .incr(&key, 1)
-            .expire(&key, WINDOW_SECONDS)
-            .query_async(&mut conn)
-            .await;
-        metrics::histogram!(m::REDIS_SECONDS, "op" => "incr")
-            .record(started.elapsed().as_secs_f64());
-        if let Err(error) = r {
-            tracing::warn!(%error, "redis unavailable; failed login not counted");
+        if let Err(error) = self.counter.record(username_lower, WINDOW).await {
+            tracing::warn!(%error, "login throttle store unavailable; failed login not counted");
         }
     }
 
     pub async fn clear(&self, username_lower: &str) {
-        let mut conn = self.conn.clone();
-        let r: redis::RedisResult<i64> = redis::cmd("DEL")
-            .arg(self.key(username_lower))
-            .query_async(&mut conn)
-            .await;
-        if let Err(error) = r {
-            tracing::warn!(%error, "redis unavailable; failed-login counter not cleared");
+        if let Err(error) = self.counter.clear(username_lower).await {
+            tracing::warn!(%error, "login throttle store unavailable; failed-login counter not cleared");
         }
     }
 }
