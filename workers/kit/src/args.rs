@@ -72,3 +72,32 @@ pub struct PublishArgs {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub atomic_batches: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Debug, Parser)]
+    struct Publisher {
+        #[command(flatten)]
+        publish: super::PublishArgs,
+    }
+
+    #[test]
+    fn atomic_batch_options_are_in_help_and_parse_from_flags() {
+        let help = Publisher::command().render_help().to_string();
+        for needle in [
+            "--atomic-min",
+            "PARLEY_ATOMIC_MIN",
+            "--atomic-batches",
+            "PARLEY_ATOMIC_BATCHES",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from:\n{help}");
+        }
+        let p = Publisher::try_parse_from(["p", "--atomic-min", "8", "--atomic-batches", "0"])
+            .expect("parse");
+        assert_eq!(p.publish.atomic_min, 8);
+        assert!(!p.publish.atomic_batches);
+        assert!(Publisher::try_parse_from(["p", "--atomic-min", "many"]).is_err());
+    }
+}
