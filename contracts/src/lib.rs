@@ -5,6 +5,7 @@
 //! convert into these explicitly; nothing else is put on the wire.
 
 pub mod api;
+pub mod endpoint;
 pub mod error;
 pub mod events;
 pub mod frames;

@@ -14,6 +14,8 @@ use crate::events::{
 };
 use crate::frames::{ClientFrame, ServerFrame};
 
+mod svc;
+
 fn generator(path: &'static str) -> SchemaGenerator {
     let mut settings = SchemaSettings::draft2020_12();
     settings.definitions_path = path.into();
@@ -313,7 +315,8 @@ pub fn asyncapi() -> Value {
     let presence_cmd = schema_of::<PresenceCommand>(&mut g);
     let presence = schema_of::<PresenceEvent>(&mut g);
     let user = schema_of::<UserEvent>(&mut g);
-    json!({
+    let (svc_channels, svc_operations) = svc::channels(&mut g);
+    let mut doc = json!({
         "asyncapi": "3.0.0",
         "info": {
             "title": "Parley real-time protocol",
@@ -427,8 +430,15 @@ pub fn asyncapi() -> Value {
             "consumePresenceEvents": { "action": "receive", "channel": { "$ref": "#/channels/presenceEvents" } },
             "consumeUserEvents": { "action": "receive", "channel": { "$ref": "#/channels/userEvents" } }
         },
-        "components": { "schemas": g.take_definitions(true) }
-    })
+    });
+    if let Some(channels) = doc["channels"].as_object_mut() {
+        channels.extend(svc_channels);
+    }
+    if let Some(operations) = doc["operations"].as_object_mut() {
+        operations.extend(svc_operations);
+    }
+    doc["components"] = json!({ "schemas": g.take_definitions(true) });
+    doc
 }
 
 #[cfg(test)]

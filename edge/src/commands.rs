@@ -13,7 +13,7 @@ use parley_contracts::events::{MessageAction, MessageCommand};
 use parley_contracts::frames::ClientFrame;
 use parley_contracts::limits::MAX_MENTIONS;
 use parley_contracts::{ErrorCode, SCHEMA_VERSION, error::ApiError, subjects, validate};
-use parley_kit::batch::Outgoing;
+use parley_kit::batch::{Outgoing, PublishError};
 use parley_kit::metrics_names as m;
 use uuid::Uuid;
 
@@ -206,7 +206,7 @@ pub async fn accept(
 }
 
 /// A command on its way into JetStream (resolves once stored).
-pub type Stored = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+pub type Stored = Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send>>;
 
 /// Await the store: only a stored command is reported `accepted`.
 pub async fn confirm(ack: Stored, started: Instant) -> Result<(), ApiError> {

@@ -9,7 +9,7 @@
 use std::future::Future;
 
 use futures::StreamExt;
-use parley_kit::batch::{self, Done, MAX_BATCH, Outgoing};
+use parley_kit::batch::{self, Done, MAX_BATCH, Outgoing, PublishError};
 use tokio::sync::{mpsc, oneshot};
 
 #[derive(Clone)]
@@ -29,17 +29,13 @@ impl Committer {
     pub async fn publish(
         &self,
         msg: Outgoing,
-    ) -> Result<impl Future<Output = Result<(), String>> + Send + 'static, String> {
+    ) -> Result<impl Future<Output = Result<(), PublishError>> + Send + 'static, PublishError> {
         let (done, stored) = oneshot::channel();
         self.tx
             .send((msg, done))
             .await
-            .map_err(|_| "the command committer stopped".to_string())?;
-        Ok(async move {
-            stored
-                .await
-                .unwrap_or_else(|_| Err("the command committer stopped".to_string()))
-        })
+            .map_err(|_| PublishError::WriterStopped)?;
+        Ok(async move { stored.await.unwrap_or(Err(PublishError::WriterStopped)) })
     }
 }
 

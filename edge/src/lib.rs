@@ -38,6 +38,8 @@ pub use state::AppState;
 pub struct Settings {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub publish: parley_kit::args::PublishArgs,
     /// Address to listen on (port 0 picks a free port, printed on stdout).
     #[arg(long, env = "PARLEY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -151,6 +153,7 @@ impl Edge {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         let metrics = ops::install_metrics();
+        parley_kit::batch::configure(&settings.publish);
         let pem = std::fs::read(&settings.jwt_public_key_file)
             .with_context(|| format!("read {}", settings.jwt_public_key_file.display()))?;
         let verifier =

@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use parley_contracts::api::{AuthResponse, LoginRequest, RefreshRequest, RegisterRequest};
-use parley_contracts::subjects::svc;
+use parley_contracts::endpoint;
 use parley_contracts::svc::Empty;
-use parley_kit::nats::request;
+use parley_kit::service::request;
 
 use super::Body;
 use crate::error::Result;
@@ -16,7 +16,7 @@ pub async fn register(
     State(s): State<AppState>,
     Body(req): Body<RegisterRequest>,
 ) -> Result<(StatusCode, Json<AuthResponse>)> {
-    let r: AuthResponse = request(&s.nats, svc::REGISTER, &req).await?;
+    let r: AuthResponse = request::<endpoint::Register>(&s.nats, &req).await?;
     Ok((StatusCode::CREATED, Json(r)))
 }
 
@@ -34,20 +34,20 @@ pub async fn login(
         password: req.password,
         client: Some(client.to_string()),
     };
-    Ok(Json(request(&s.nats, svc::LOGIN, &login).await?))
+    Ok(Json(request::<endpoint::Login>(&s.nats, &login).await?))
 }
 
 pub async fn refresh(
     State(s): State<AppState>,
     Body(req): Body<RefreshRequest>,
 ) -> Result<Json<AuthResponse>> {
-    Ok(Json(request(&s.nats, svc::REFRESH, &req).await?))
+    Ok(Json(request::<endpoint::Refresh>(&s.nats, &req).await?))
 }
 
 pub async fn logout(
     State(s): State<AppState>,
     Body(req): Body<RefreshRequest>,
 ) -> Result<StatusCode> {
-    let _: Empty = request(&s.nats, svc::LOGOUT, &req).await?;
+    let _: Empty = request::<endpoint::Logout>(&s.nats, &req).await?;
     Ok(StatusCode::NO_CONTENT)
 }

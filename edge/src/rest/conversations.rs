@@ -7,14 +7,14 @@ use parley_contracts::api::{
     AddMembersRequest, Conversation, ConversationList, CreateConversationRequest,
     UpdateConversationRequest,
 };
+use parley_contracts::endpoint;
 use parley_contracts::error::ApiError;
 use parley_contracts::limits::MAX_SUMMARY_ITEMS;
-use parley_contracts::subjects::svc;
 use parley_contracts::svc::{
     ConvCreate, ConvCreated, ConvGet, ConvList, ConvUpdate, ConversationSummary, HistorySummary,
-    MembersAdd, MembersRemove, ReceiptsMine, SummaryItem, SummaryReply, WatermarkList,
+    MembersAdd, MembersRemove, ReceiptsMine, SummaryItem, SummaryReply,
 };
-use parley_kit::nats::request;
+use parley_kit::service::request;
 use uuid::Uuid;
 
 use super::{Body, parse_id};
@@ -65,9 +65,8 @@ async fn summaries(
 ) -> std::result::Result<HashMap<Uuid, ConversationSummary>, ApiError> {
     // Unread counts start after the caller's read watermark; without the receipts service
     // every message from others counts as unread rather than failing the list.
-    let reads: HashMap<Uuid, u64> = match request::<_, WatermarkList>(
+    let reads: HashMap<Uuid, u64> = match request::<endpoint::ReceiptsMine>(
         &s.nats,
-        svc::RECEIPTS_MINE,
         &ReceiptsMine {
             user_id: user,
             conversation_ids: convs.iter().map(|c| c.id).collect(),
@@ -92,9 +91,8 @@ async fn summaries(
             read_seq: reads.get(&c.id).copied().unwrap_or(0),
         })
         .collect();
-    let reply: SummaryReply = request(
+    let reply: SummaryReply = request::<endpoint::HistorySummary>(
         &s.nats,
-        svc::HISTORY_SUMMARY,
         &HistorySummary {
             user_id: user,
             items,
@@ -118,7 +116,7 @@ pub async fn list(
     AuthUser(c): AuthUser,
 ) -> Result<Json<ConversationList>> {
     let list: ConversationList =
-        request(&s.nats, svc::CONV_LIST, &ConvList { actor: c.sub }).await?;
+        request::<endpoint::ConvList>(&s.nats, &ConvList { actor: c.sub }).await?;
     Ok(Json(ConversationList {
         conversations: enrich(&s, c.sub, list.conversations).await?,
     }))
@@ -129,9 +127,8 @@ pub async fn create(
     AuthUser(c): AuthUser,
     Body(request_body): Body<CreateConversationRequest>,
 ) -> Result<(StatusCode, Json<Conversation>)> {
-    let r: ConvCreated = request(
+    let r: ConvCreated = request::<endpoint::ConvCreate>(
         &s.nats,
-        svc::CONV_CREATE,
         &ConvCreate {
             actor: c.sub,
             request: request_body,
@@ -152,9 +149,8 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Conversation>> {
     let conversation_id = parse_id(&id)?;
-    let conv: Conversation = request(
+    let conv: Conversation = request::<endpoint::ConvGet>(
         &s.nats,
-        svc::CONV_GET,
         &ConvGet {
             actor: c.sub,
             conversation_id,
@@ -171,9 +167,8 @@ pub async fn update(
     Body(body): Body<UpdateConversationRequest>,
 ) -> Result<Json<Conversation>> {
     let conversation_id = parse_id(&id)?;
-    let conv: Conversation = request(
+    let conv: Conversation = request::<endpoint::ConvUpdate>(
         &s.nats,
-        svc::CONV_UPDATE,
         &ConvUpdate {
             actor: c.sub,
             conversation_id,
@@ -191,9 +186,8 @@ pub async fn add_members(
     Body(body): Body<AddMembersRequest>,
 ) -> Result<Json<Conversation>> {
     let conversation_id = parse_id(&id)?;
-    let conv: Conversation = request(
+    let conv: Conversation = request::<endpoint::MembersAdd>(
         &s.nats,
-        svc::MEMBERS_ADD,
         &MembersAdd {
             actor: c.sub,
             conversation_id,
@@ -212,9 +206,8 @@ pub async fn remove_member(
 ) -> Result<Json<Conversation>> {
     let conversation_id = parse_id(&id)?;
     let user_id = parse_id(&user)?;
-    let conv: Conversation = request(
+    let conv: Conversation = request::<endpoint::MembersRemove>(
         &s.nats,
-        svc::MEMBERS_REMOVE,
         &MembersRemove {
             actor: c.sub,
             conversation_id,

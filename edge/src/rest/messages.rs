@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use parley_contracts::api::{Accepted, AckStatus, HistoryQuery, MessagePage, SendMessageRequest};
+use parley_contracts::endpoint;
 use parley_contracts::events::MessageAction;
 use parley_contracts::limits::SYNC_BATCH;
-use parley_contracts::subjects::svc;
 use parley_contracts::svc::HistoryPage;
 use parley_contracts::{ErrorCode, error::ApiError};
-use parley_kit::nats::request;
+use parley_kit::service::request;
 
 use super::{Body, Params, parse_id};
 use crate::auth::AuthUser;
@@ -32,7 +32,9 @@ pub async fn history(
         before: q.before,
         limit: q.limit.unwrap_or(SYNC_BATCH),
     };
-    Ok(Json(request(&s.nats, svc::HISTORY_PAGE, &page).await?))
+    Ok(Json(
+        request::<endpoint::HistoryPage>(&s.nats, &page).await?,
+    ))
 }
 
 /// REST send: the same checks and idempotency as `message:send`; 202 once JetStream has it.

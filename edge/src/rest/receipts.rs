@@ -4,13 +4,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use parley_contracts::api::{ReadRequest, ReceiptList, ReportCreated, ReportRequest};
+use parley_contracts::endpoint;
 use parley_contracts::events::ReceiptKind;
 use parley_contracts::limits::REPORT_REASON_MAX;
-use parley_contracts::subjects::svc;
 use parley_contracts::svc::Report;
 use parley_contracts::validate;
 use parley_contracts::{ErrorCode, error::ApiError};
-use parley_kit::nats::request;
+use parley_kit::service::request;
 
 use super::{Body, parse_id};
 use crate::auth::AuthUser;
@@ -54,9 +54,8 @@ pub async fn report(
     let message_id = parse_id(&message)?;
     let reason = validate::text("reason", &body.reason, REPORT_REASON_MAX, true)?;
     live::require_member(&s, c.sub, conversation_id).await?;
-    let created: ReportCreated = request(
+    let created: ReportCreated = request::<endpoint::HistoryReport>(
         &s.nats,
-        svc::HISTORY_REPORT,
         &Report {
             actor: c.sub,
             conversation_id,

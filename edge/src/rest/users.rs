@@ -2,9 +2,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use parley_contracts::api::{PresenceInfo, SearchQuery, UpdateMeRequest, User, UserList};
-use parley_contracts::subjects::svc;
+use parley_contracts::endpoint::{self, Endpoint};
 use parley_contracts::svc::{Block, Blocks, Empty, UserGet, UserSearch, UserUpdate};
-use parley_kit::nats::request;
+use parley_kit::service::request;
 use uuid::Uuid;
 
 use super::{Body, Params, parse_id};
@@ -15,9 +15,8 @@ use crate::state::AppState;
 
 pub async fn me(State(s): State<AppState>, AuthUser(c): AuthUser) -> Result<Json<User>> {
     Ok(Json(
-        request(
+        request::<endpoint::UserGet>(
             &s.nats,
-            svc::USER_GET,
             &UserGet {
                 actor: c.sub,
                 user_id: c.sub,
@@ -33,9 +32,8 @@ pub async fn update_me(
     Body(patch): Body<UpdateMeRequest>,
 ) -> Result<Json<User>> {
     Ok(Json(
-        request(
+        request::<endpoint::UserUpdate>(
             &s.nats,
-            svc::USER_UPDATE,
             &UserUpdate {
                 actor: c.sub,
                 patch,
@@ -51,9 +49,8 @@ pub async fn search(
     Params(q): Params<SearchQuery>,
 ) -> Result<Json<UserList>> {
     Ok(Json(
-        request(
+        request::<endpoint::UserSearch>(
             &s.nats,
-            svc::USER_SEARCH,
             &UserSearch {
                 actor: c.sub,
                 q: q.q,
@@ -70,9 +67,8 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<User>> {
     let user_id = parse_id(&id)?;
-    let mut user: User = request(
+    let mut user: User = request::<endpoint::UserGet>(
         &s.nats,
-        svc::USER_GET,
         &UserGet {
             actor: c.sub,
             user_id,
@@ -100,7 +96,7 @@ pub async fn block(
     AuthUser(c): AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    set_block(s, c.sub, &id, svc::BLOCK).await
+    set_block::<endpoint::Block>(s, c.sub, &id).await
 }
 
 pub async fn unblock(
@@ -108,22 +104,21 @@ pub async fn unblock(
     AuthUser(c): AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    set_block(s, c.sub, &id, svc::UNBLOCK).await
+    set_block::<endpoint::Unblock>(s, c.sub, &id).await
 }
 
-async fn set_block(
+async fn set_block<E: Endpoint<Request = Block, Reply = Empty>>(
     s: AppState,
     actor: Uuid,
     id: &str,
-    subject: &'static str,
 ) -> Result<StatusCode> {
     let user_id = parse_id(id)?;
-    let _: Empty = request(&s.nats, subject, &Block { actor, user_id }).await?;
+    request::<E>(&s.nats, &Block { actor, user_id }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn blocks(State(s): State<AppState>, AuthUser(c): AuthUser) -> Result<Json<UserList>> {
     Ok(Json(
-        request(&s.nats, svc::BLOCKS, &Blocks { actor: c.sub }).await?,
+        request::<endpoint::Blocks>(&s.nats, &Blocks { actor: c.sub }).await?,
     ))
 }

@@ -10,13 +10,12 @@ mod recent;
 mod route;
 mod typing;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use parley_contracts::subjects::consumer;
 use parley_kit::consume::ConsumeOptions;
 use parley_kit::members::MemberCache;
-use parley_kit::{CancellationToken, CommonArgs, args::OpsArgs, ops};
+use parley_kit::{Base, CommonArgs, Tasks, Worker, args::OpsArgs};
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -45,107 +44,84 @@ pub struct Settings {
 
 pub struct Delivery {
     settings: Settings,
-    nats: async_nats::Client,
-    js: async_nats::jetstream::Context,
-    ops: ops::OpsServer,
 }
 
-impl Delivery {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let parley_kit::nats::Fabric {
-            nats,
-            js,
-            readiness,
-        } = parley_kit::nats::Fabric::connect(&settings.common, "parley-delivery").await?;
-        let ops = ops::OpsServer::start(settings.ops.ops_listen, readiness).await?;
-        Ok(Self {
-            settings,
-            nats,
-            js,
-            ops,
-        })
+parley_kit::worker_settings!(Settings { common = common, ops = ops });
+
+impl Worker for Delivery {
+    const NAME: &'static str = "delivery";
+    type Settings = Settings;
+
+    async fn build(_: &Base, settings: Settings) -> anyhow::Result<Self> {
+        Ok(Self { settings })
     }
 
-    pub fn ops_addr(&self) -> Option<SocketAddr> {
-        self.ops.addr()
-    }
-
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    async fn start(self, base: &Base, tasks: &mut Tasks) -> anyhow::Result<()> {
+        let settings = self.settings;
+        let cache_ttl = Duration::from_secs(settings.member_cache_ttl_seconds);
         let members = MemberCache::start(
-            self.nats.clone(),
-            Duration::from_secs(self.settings.member_cache_ttl_seconds),
-            self.settings.member_cache_capacity,
-            self.ops.stop_token(),
+            base.nats.clone(),
+            cache_ttl,
+            settings.member_cache_capacity,
+            base.ops.stop_token(),
         )
         .await?;
-        let events_consumer = parley_jetstream::consumer(&self.js, consumer::DELIVERY).await?;
+        let events_consumer = parley_jetstream::consumer(&base.js, consumer::DELIVERY).await?;
         let presence_consumer =
-            parley_jetstream::consumer(&self.js, consumer::DELIVERY_PRESENCE).await?;
-        let typing = tokio::spawn(typing::run(
-            self.nats.clone(),
-            members.clone(),
-            shutdown.clone(),
-        ));
-        let settings = parley_kit::settings::SettingsCache::start(
-            self.nats.clone(),
-            Duration::from_secs(self.settings.member_cache_ttl_seconds),
-            self.settings.member_cache_capacity,
-            self.ops.stop_token(),
+            parley_jetstream::consumer(&base.js, consumer::DELIVERY_PRESENCE).await?;
+        let read_settings = parley_kit::settings::SettingsCache::start(
+            base.nats.clone(),
+            cache_ttl,
+            settings.member_cache_capacity,
+            base.ops.stop_token(),
         )
         .await?;
         // Two generations of at most 100,000 keys each (~20 MB at most): a minute at 1,600 events/s.
         let recent = std::sync::Arc::new(recent::Recent::new(
-            Duration::from_secs(self.settings.dedupe_seconds),
+            Duration::from_secs(settings.dedupe_seconds),
             100_000,
         ));
         let router = |events| route::Router {
-            nats: self.nats.clone(),
+            nats: base.nats.clone(),
             members: members.clone(),
-            settings: settings.clone(),
+            settings: read_settings.clone(),
             events,
             recent: recent.clone(),
         };
-        let live = tokio::spawn(live::run(
-            self.nats.clone(),
-            router(route::Events::AllButPresence),
-            shutdown.clone(),
-        ));
-        // One consume loop per consumer, sharing the caches.
-        let run = |durable, name, events| {
-            parley_kit::consume::run(
-                durable,
-                router(events),
-                ConsumeOptions {
-                    name,
-                    max_batch: self.settings.batch,
-                    in_flight: 1,
-                },
-                shutdown.clone(),
-            )
-        };
-        self.ops.drain_on(&shutdown);
-        tracing::info!("delivery running");
-        let (result, presence_result) = tokio::join!(
-            run(
-                events_consumer,
-                consumer::DELIVERY,
-                route::Events::AllButPresence
-            ),
-            run(
-                presence_consumer,
-                consumer::DELIVERY_PRESENCE,
-                route::Events::Presence
+        tasks.spawn(
+            "typing",
+            typing::run(base.nats.clone(), members.clone(), tasks.shutdown()),
+        );
+        tasks.spawn(
+            "live",
+            live::run(
+                base.nats.clone(),
+                router(route::Events::AllButPresence),
+                tasks.shutdown(),
             ),
         );
-        let result = result.and(presence_result);
-        if let Ok(Err(error)) = typing.await {
-            tracing::error!(%error, "typing routing stopped");
+        // One consume loop per consumer, sharing the caches.
+        for (durable, name, events) in [
+            (
+                events_consumer,
+                consumer::DELIVERY,
+                route::Events::AllButPresence,
+            ),
+            (
+                presence_consumer,
+                consumer::DELIVERY_PRESENCE,
+                route::Events::Presence,
+            ),
+        ] {
+            let options = ConsumeOptions {
+                name,
+                max_batch: settings.batch,
+                in_flight: 1,
+            };
+            let consuming =
+                parley_kit::consume::run(durable, router(events), options, tasks.shutdown());
+            tasks.spawn(name, consuming);
         }
-        if let Ok(Err(error)) = live.await {
-            tracing::error!(%error, "live routing stopped");
-        }
-        let _ = self.nats.flush().await;
-        self.ops.stop().await;
-        result
+        Ok(())
     }
 }

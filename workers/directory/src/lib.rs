@@ -9,14 +9,14 @@ mod strength;
 mod throttle;
 mod users;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use parley_contracts::subjects::svc as s;
 use parley_contracts::{ErrorCode, error::ApiError};
-use parley_kit::service::{call, encode};
-use parley_kit::{CancellationToken, CommonArgs, args::OpsArgs, ops};
+use parley_kit::args::{OpsArgs, RedisArgs};
+use parley_kit::service::{Answer, handle};
+use parley_kit::{Base, CommonArgs, Tasks, Worker};
 use sqlx::PgPool;
 
 pub use auth::Keys;
@@ -33,16 +33,13 @@ pub struct Settings {
     pub ops: OpsArgs,
     #[command(flatten)]
     pub db: parley_kit::args::DbArgs,
-    /// Redis URL (login throttling).
-    #[arg(
-        long,
-        env = "PARLEY_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
-    )]
-    pub redis_url: String,
-    /// Prefix for every Redis key this process writes.
-    #[arg(long, env = "PARLEY_REDIS_PREFIX", default_value = "parley:")]
-    pub redis_prefix: String,
+    /// Redis (failed-login counters, with `--login-throttle-store redis`).
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    /// Where failed logins are counted: `redis` (shared by every directory instance) or
+    /// `memory` (this process only; no Redis needed, each instance gives the full budget).
+    #[arg(long, env = "PARLEY_LOGIN_THROTTLE_STORE", value_enum, default_value_t = throttle::Store::Redis)]
+    pub login_throttle_store: throttle::Store,
     /// PEM file with the Ed25519 private key that signs access tokens.
     #[arg(long, env = "PARLEY_JWT_PRIVATE_KEY_FILE")]
     pub jwt_private_key_file: std::path::PathBuf,
@@ -73,96 +70,113 @@ pub(crate) struct Ctx {
 
 pub struct Directory {
     ctx: Arc<Ctx>,
-    nats: async_nats::Client,
-    ops: ops::OpsServer,
 }
 
-impl Directory {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        use anyhow::Context as _;
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl parley_kit::WorkerSettings for Settings {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+    fn ops(&self) -> &OpsArgs {
+        &self.ops
+    }
+    fn postgres(&self) -> Option<&parley_kit::args::DbArgs> {
+        Some(&self.db)
+    }
+    fn redis(&self) -> Option<&RedisArgs> {
+        (self.login_throttle_store == throttle::Store::Redis).then_some(&self.redis)
+    }
+}
+
+impl Worker for Directory {
+    const NAME: &'static str = "directory";
+    type Settings = Settings;
+
+    fn migrations() -> Option<&'static sqlx::migrate::Migrator> {
+        Some(&MIGRATIONS)
+    }
+
+    async fn build(base: &Base, settings: Settings) -> anyhow::Result<Self> {
         let keys = Keys::from_private_pem_file(&settings.jwt_private_key_file)?;
-        let db = parley_kit::db::open(&settings.db, "directory", &sqlx::migrate!("./migrations"))
-            .await?;
-        let throttle = throttle::Throttle::connect(
-            &settings.redis_url,
-            &settings.redis_prefix,
-            settings.login_failures_max,
-        )
-        .await
-        .context("connect to Redis")?;
-        let parley_kit::worker::Base { nats, js, ops } = parley_kit::worker::Base::start(
-            &settings.common,
-            &settings.ops,
-            "directory",
-            Some(&db),
-            |readiness| throttle.ready_check(readiness),
-        )
-        .await?;
+        let counter: Arc<dyn throttle::FailureCounter> = match settings.login_throttle_store {
+            throttle::Store::Redis => Arc::new(throttle::RedisCounter::new(base.redis()?)),
+            throttle::Store::Memory => Arc::new(throttle::MemoryCounter::new(100_000)),
+        };
+        let throttle = throttle::Throttle::new(counter, settings.login_failures_max);
         let ctx = Arc::new(Ctx {
-            db,
-            js,
+            db: base.postgres()?,
+            js: base.js.clone(),
             keys,
             throttle,
             settings,
         });
-        Ok(Self { ctx, nats, ops })
+        Ok(Self { ctx })
     }
 
-    pub fn ops_addr(&self) -> Option<SocketAddr> {
-        self.ops.addr()
-    }
-
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let ctx = self.ctx.clone();
-        let concurrency = ctx.settings.concurrency;
-        let serving = parley_kit::service::serve(
-            self.nats.clone(),
-            s::DIRECTORY_ALL,
-            s::DIRECTORY_QUEUE,
-            concurrency,
-            shutdown.clone(),
-            move |subject, payload| {
-                let ctx = ctx.clone();
-                async move { dispatch(&ctx, &subject, payload).await }
-            },
+    async fn start(self, base: &Base, tasks: &mut Tasks) -> anyhow::Result<()> {
+        let ctx = self.ctx;
+        tasks.spawn(
+            "serve",
+            parley_kit::service::serve(
+                base.nats.clone(),
+                s::DIRECTORY_ALL,
+                s::DIRECTORY_QUEUE,
+                ctx.settings.concurrency,
+                tasks.shutdown(),
+                move |subject, payload| {
+                    let ctx = ctx.clone();
+                    async move { dispatch(&ctx, &subject, payload).await }
+                },
+            ),
         );
-        tracing::info!("directory serving");
-        self.ops.drain_on(&shutdown);
-        // `serve` returns once the subscription is closed and in-flight requests are answered.
-        let result = serving.await;
-        let _ = self.nats.flush().await;
-        self.ops.stop().await;
-        self.ctx.db.close().await;
-        result
+        Ok(())
     }
 }
 
-async fn dispatch(ctx: &Ctx, subject: &str, payload: Bytes) -> Bytes {
+/// The typed table of `svc.directory.*`: each endpoint of the contracts to its handler.
+async fn dispatch(ctx: &Ctx, subject: &str, payload: Bytes) -> Answer {
+    use parley_contracts::endpoint::{self as e, Endpoint};
     match subject {
-        s::REGISTER => call(ctx, &payload, users::register).await,
-        s::LOGIN => call(ctx, &payload, users::login).await,
-        s::REFRESH => call(ctx, &payload, users::refresh).await,
-        s::LOGOUT => call(ctx, &payload, users::logout).await,
-        s::USER_GET => call(ctx, &payload, users::get).await,
-        s::USER_UPDATE => call(ctx, &payload, users::update).await,
-        s::USER_SEARCH => call(ctx, &payload, users::search).await,
-        s::CONV_CREATE => call(ctx, &payload, conversations::create).await,
-        s::CONV_GET => call(ctx, &payload, conversations::get).await,
-        s::CONV_LIST => call(ctx, &payload, conversations::list).await,
-        s::CONV_UPDATE => call(ctx, &payload, conversations::update).await,
-        s::MEMBERS_ADD => call(ctx, &payload, conversations::add_members).await,
-        s::MEMBERS_REMOVE => call(ctx, &payload, conversations::remove_member).await,
-        s::MEMBERS => call(ctx, &payload, conversations::members).await,
-        s::BLOCK => call(ctx, &payload, privacy::block).await,
-        s::UNBLOCK => call(ctx, &payload, privacy::unblock).await,
-        s::BLOCKS => call(ctx, &payload, privacy::blocks).await,
-        s::SETTINGS => call(ctx, &payload, privacy::settings).await,
-        s::PRESENCE_AUDIENCE => call(ctx, &payload, privacy::audience).await,
-        s::PRESENCE_VISIBLE => call(ctx, &payload, privacy::visible).await,
-        other => encode::<()>(Err(ApiError::new(
-            ErrorCode::NotFound,
-            format!("no endpoint {other}"),
-        ))),
+        e::Register::SUBJECT => handle::<e::Register, _, _>(ctx, &payload, users::register).await,
+        e::Login::SUBJECT => handle::<e::Login, _, _>(ctx, &payload, users::login).await,
+        e::Refresh::SUBJECT => handle::<e::Refresh, _, _>(ctx, &payload, users::refresh).await,
+        e::Logout::SUBJECT => handle::<e::Logout, _, _>(ctx, &payload, users::logout).await,
+        e::UserGet::SUBJECT => handle::<e::UserGet, _, _>(ctx, &payload, users::get).await,
+        e::UserUpdate::SUBJECT => handle::<e::UserUpdate, _, _>(ctx, &payload, users::update).await,
+        e::UserSearch::SUBJECT => handle::<e::UserSearch, _, _>(ctx, &payload, users::search).await,
+        e::ConvCreate::SUBJECT => {
+            handle::<e::ConvCreate, _, _>(ctx, &payload, conversations::create).await
+        }
+        e::ConvGet::SUBJECT => handle::<e::ConvGet, _, _>(ctx, &payload, conversations::get).await,
+        e::ConvList::SUBJECT => {
+            handle::<e::ConvList, _, _>(ctx, &payload, conversations::list).await
+        }
+        e::ConvUpdate::SUBJECT => {
+            handle::<e::ConvUpdate, _, _>(ctx, &payload, conversations::update).await
+        }
+        e::MembersAdd::SUBJECT => {
+            handle::<e::MembersAdd, _, _>(ctx, &payload, conversations::add_members).await
+        }
+        e::MembersRemove::SUBJECT => {
+            handle::<e::MembersRemove, _, _>(ctx, &payload, conversations::remove_member).await
+        }
+        e::MembersGet::SUBJECT => {
+            handle::<e::MembersGet, _, _>(ctx, &payload, conversations::members).await
+        }
+        e::Block::SUBJECT => handle::<e::Block, _, _>(ctx, &payload, privacy::block).await,
+        e::Unblock::SUBJECT => handle::<e::Unblock, _, _>(ctx, &payload, privacy::unblock).await,
+        e::Blocks::SUBJECT => handle::<e::Blocks, _, _>(ctx, &payload, privacy::blocks).await,
+        e::SettingsGet::SUBJECT => {
+            handle::<e::SettingsGet, _, _>(ctx, &payload, privacy::settings).await
+        }
+        e::PresenceAudience::SUBJECT => {
+            handle::<e::PresenceAudience, _, _>(ctx, &payload, privacy::audience).await
+        }
+        e::PresenceVisible::SUBJECT => {
+            handle::<e::PresenceVisible, _, _>(ctx, &payload, privacy::visible).await
+        }
+        other => Answer::unknown(other),
     }
 }
 

@@ -46,3 +46,63 @@ pub struct DbArgs {
     #[arg(long, env = "PARLEY_DB_POOL", default_value_t = 10)]
     pub db_pool: u32,
 }
+
+/// Options of workers that keep state in Redis.
+#[cfg(feature = "redis")]
+#[derive(Debug, Clone, clap::Args)]
+pub struct RedisArgs {
+    /// Redis URL.
+    #[arg(
+        long,
+        env = "PARLEY_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub redis_url: String,
+    /// Prefix for every Redis key this process writes.
+    #[arg(long, env = "PARLEY_REDIS_PREFIX", default_value = "parley:")]
+    pub redis_prefix: String,
+}
+
+/// Options of binaries that publish groups of messages to JetStream ([`crate::batch`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PublishArgs {
+    /// Groups of at least this many messages go to JetStream as one atomic batch (one synced
+    /// write for all); smaller ones as pipelined single publishes, which cost less below it
+    /// (at least 2).
+    #[arg(long, env = "PARLEY_ATOMIC_MIN", default_value_t = crate::batch::ATOMIC_MIN)]
+    pub atomic_min: usize,
+    /// Use atomic batches at all (`false`: always single publishes, for servers without atomic
+    /// batches and for comparison runs).
+    #[arg(long, env = "PARLEY_ATOMIC_BATCHES", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub atomic_batches: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Debug, Parser)]
+    struct Publisher {
+        #[command(flatten)]
+        publish: super::PublishArgs,
+    }
+
+    #[test]
+    fn atomic_batch_options_are_in_help_and_parse_from_flags() {
+        let help = Publisher::command().render_help().to_string();
+        for needle in [
+            "--atomic-min",
+            "PARLEY_ATOMIC_MIN",
+            "--atomic-batches",
+            "PARLEY_ATOMIC_BATCHES",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from:\n{help}");
+        }
+        let p = Publisher::try_parse_from(["p", "--atomic-min", "8", "--atomic-batches", "0"])
+            .expect("parse");
+        assert_eq!(p.publish.atomic_min, 8);
+        assert!(!p.publish.atomic_batches);
+        assert!(Publisher::try_parse_from(["p", "--atomic-min", "many"]).is_err());
+    }
+}

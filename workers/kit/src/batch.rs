@@ -7,10 +7,41 @@
 //! back to [`publish_each`], where JetStream drops just the duplicates.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use bytes::Bytes;
+
+/// Why messages were not stored. Cloneable, so that every waiter of a group hears it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PublishError {
+    /// The client could not send a message (disconnected, buffer full).
+    #[error("not sent: {0}")]
+    Send(#[source] Arc<async_nats::PublishError>),
+    /// JetStream did not acknowledge a message (timeout, refusal, no stream).
+    #[error("not stored: {0}")]
+    Store(#[source] Arc<jetstream::context::PublishError>),
+    /// An atomic batch was empty or larger than [`MAX_BATCH`].
+    #[error("an atomic batch must hold 1 to {MAX_BATCH} messages, not {0}")]
+    BatchSize(usize),
+    /// The task that writes queued messages has stopped (the process is shutting down).
+    #[error("the writer stopped")]
+    WriterStopped,
+}
+
+impl From<async_nats::PublishError> for PublishError {
+    fn from(e: async_nats::PublishError) -> Self {
+        Self::Send(Arc::new(e))
+    }
+}
+
+impl From<jetstream::context::PublishError> for PublishError {
+    fn from(e: jetstream::context::PublishError) -> Self {
+        Self::Store(Arc::new(e))
+    }
+}
 
 /// Messages per atomic batch at most (the server's default limit is 1,000).
 pub const MAX_BATCH: usize = 256;
@@ -58,7 +89,8 @@ pub async fn publish_live_copy(
 
 /// Publishes that were sent and whose acks are still to come: await it for the outcome. Sending
 /// and waiting are apart so a caller can do its next piece of work while the server syncs.
-pub type Pending = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+pub type Pending =
+    std::pin::Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'static>>;
 
 /// Send `msgs` (at most [`MAX_BATCH`]) as one atomic batch; the commit's ack is pending.
 /// The stream must allow atomic publish.
@@ -66,15 +98,12 @@ async fn send_atomic(
     client: &async_nats::Client,
     js: &jetstream::Context,
     msgs: &[Outgoing],
-) -> Result<jetstream::context::PublishAckFuture, String> {
+) -> Result<jetstream::context::PublishAckFuture, PublishError> {
     let Some((last, rest)) = msgs.split_last() else {
-        return Err("empty atomic batch".into());
+        return Err(PublishError::BatchSize(0));
     };
     if msgs.len() > MAX_BATCH {
-        return Err(format!(
-            "atomic batch of {} exceeds {MAX_BATCH}",
-            msgs.len()
-        ));
+        return Err(PublishError::BatchSize(msgs.len()));
     }
     let batch = uuid::Uuid::now_v7().simple().to_string();
     for (i, m) in rest.iter().enumerate() {
@@ -84,67 +113,68 @@ async fn send_atomic(
         // Only the commit is answered; an incomplete or invalid batch fails at the commit.
         client
             .publish_with_headers(m.subject.clone(), h, m.payload.clone())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
     }
     let mut h = last.headers.clone();
     h.insert("Nats-Batch-Id", batch.as_str());
     h.insert("Nats-Batch-Sequence", msgs.len().to_string().as_str());
     h.insert("Nats-Batch-Commit", "1");
-    js.publish_with_headers(last.subject.clone(), h, last.payload.clone())
-        .await
-        .map_err(|e| e.to_string())
+    Ok(js
+        .publish_with_headers(last.subject.clone(), h, last.payload.clone())
+        .await?)
 }
 
 /// Send every message on its own (pipelined); the PubAcks are pending.
 async fn send_each(
     js: &jetstream::Context,
     msgs: &[Outgoing],
-) -> Result<Vec<jetstream::context::PublishAckFuture>, String> {
+) -> Result<Vec<jetstream::context::PublishAckFuture>, PublishError> {
     let mut pending = Vec::with_capacity(msgs.len());
     for m in msgs {
         pending.push(
             js.publish_with_headers(m.subject.clone(), m.headers.clone(), m.payload.clone())
-                .await
-                .map_err(|e| e.to_string())?,
+                .await?,
         );
     }
     Ok(pending)
 }
 
-async fn acked(pending: Vec<jetstream::context::PublishAckFuture>) -> Result<(), String> {
+async fn acked(pending: Vec<jetstream::context::PublishAckFuture>) -> Result<(), PublishError> {
     for ack in pending {
-        ack.await.map_err(|e| e.to_string())?;
+        ack.await?;
     }
     Ok(())
 }
 
 /// Publish every message on its own (pipelined) and wait for all PubAcks.
-pub async fn publish_each(js: &jetstream::Context, msgs: &[Outgoing]) -> Result<(), String> {
+pub async fn publish_each(js: &jetstream::Context, msgs: &[Outgoing]) -> Result<(), PublishError> {
     acked(send_each(js, msgs).await?).await
 }
 
-/// Batches smaller than this go out as pipelined plain publishes.
+/// Batches smaller than this go out as pipelined plain publishes (the default of
+/// `--atomic-min`).
 ///
 /// The server stages an atomic batch of a file stream in a store of its own (a directory,
 /// metadata files and their fsyncs) before it commits it, so a small batch costs more synced
 /// writes than its messages published one by one; from a few dozen messages on, one fsync for
-/// all of them wins. `PARLEY_ATOMIC_MIN` sets it (`PARLEY_ATOMIC_BATCHES=0` never batches, for
-/// servers without atomic batches and for comparison runs).
-const ATOMIC_MIN: usize = 32;
+/// all of them wins.
+pub const ATOMIC_MIN: usize = 32;
+
+/// The process's threshold; `usize::MAX` never batches. Set from [`crate::args::PublishArgs`].
+static ATOMIC_FROM: AtomicUsize = AtomicUsize::new(ATOMIC_MIN);
+
+/// Apply a binary's publish options (process-wide: every writer of the process shares them).
+pub fn configure(args: &crate::args::PublishArgs) {
+    let from = if args.atomic_batches {
+        args.atomic_min.max(2)
+    } else {
+        usize::MAX
+    };
+    ATOMIC_FROM.store(from, Ordering::Relaxed);
+}
 
 fn atomic_min() -> usize {
-    static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *MIN.get_or_init(|| {
-        if std::env::var("PARLEY_ATOMIC_BATCHES").is_ok_and(|v| v == "0") {
-            return usize::MAX;
-        }
-        std::env::var("PARLEY_ATOMIC_MIN")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(ATOMIC_MIN)
-            .max(2)
-    })
+    ATOMIC_FROM.load(Ordering::Relaxed)
 }
 
 /// Atomically when the batch is big enough to gain by it, else one by one (also the fallback
@@ -153,7 +183,7 @@ pub async fn publish_batch(
     client: &async_nats::Client,
     js: &jetstream::Context,
     msgs: &[Outgoing],
-) -> Result<(), String> {
+) -> Result<(), PublishError> {
     send_batch(client, js, msgs).await?.await
 }
 
@@ -165,7 +195,7 @@ pub async fn send_batch(
     client: &async_nats::Client,
     js: &jetstream::Context,
     msgs: &[Outgoing],
-) -> Result<Pending, String> {
+) -> Result<Pending, PublishError> {
     enum Sent {
         Each(Vec<jetstream::context::PublishAckFuture>),
         Atomic(jetstream::context::PublishAckFuture, Vec<Outgoing>),
@@ -209,7 +239,7 @@ pub struct GroupWriter {
 }
 
 /// Where a queued write hears whether it was stored.
-pub type Done = tokio::sync::oneshot::Sender<Result<(), String>>;
+pub type Done = tokio::sync::oneshot::Sender<Result<(), PublishError>>;
 
 /// Send `msgs` as [`send_batch`] does; the returned future waits until they are stored and
 /// tells every one of `waiting` the outcome.
@@ -251,16 +281,14 @@ impl GroupWriter {
     }
 
     /// Queue `msgs`; the returned future resolves once they are stored (or failed to be).
-    pub async fn write(&self, msgs: Vec<Outgoing>) -> Result<Pending, String> {
+    pub async fn write(&self, msgs: Vec<Outgoing>) -> Result<Pending, PublishError> {
         let (done, stored) = tokio::sync::oneshot::channel();
         self.tx
             .send((msgs, done))
             .await
-            .map_err(|_| "the group writer stopped".to_string())?;
+            .map_err(|_| PublishError::WriterStopped)?;
         Ok(Box::pin(async move {
-            stored
-                .await
-                .unwrap_or_else(|_| Err("the group writer stopped".to_string()))
+            stored.await.unwrap_or(Err(PublishError::WriterStopped))
         }))
     }
 }

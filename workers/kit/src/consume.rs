@@ -35,30 +35,199 @@ pub enum Outcome {
     Reject,
 }
 
-pub trait BatchHandler: Send + Sync + 'static {
-    /// One outcome per message, in order.
-    fn handle(&self, batch: &[jetstream::Message]) -> impl Future<Output = Vec<Outcome>> + Send;
+/// Why a message could not be decoded into a handler's command: it is rejected (never
+/// redelivered) and counted under `stage="decode"`.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Well-formed but not acceptable (e.g. the subject names another entity than the payload).
+    #[error("{0}")]
+    Invalid(&'static str),
+}
 
-    /// Handle a batch up to the point where only waiting is left (its writes sent, their
-    /// acknowledgements due) and return that wait, which yields the outcomes. The loop starts
-    /// the next batch while the wait is pending and acks this one when it ends, so a handler
-    /// that does both database work and JetStream publishes overlaps the two across batches
-    /// ([`ConsumeOptions::in_flight`] batches may wait at once).
-    /// The default does everything in the first step.
-    #[allow(
-        clippy::async_yields_async,
-        reason = "the first step's result is the second step, awaited later"
-    )]
-    fn start(&self, batch: &[jetstream::Message]) -> impl Future<Output = Finishing> + Send {
-        async move {
-            let outcomes = self.handle(batch).await;
-            Box::pin(std::future::ready(outcomes)) as Finishing
+/// A message as a decoder sees it (from a pull consumer or a core subscription).
+#[derive(Clone, Copy)]
+pub struct Incoming<'m> {
+    pub subject: &'m str,
+    pub headers: Option<&'m async_nats::HeaderMap>,
+    pub payload: &'m [u8],
+}
+
+impl<'m> Incoming<'m> {
+    pub fn of(msg: &'m async_nats::Message) -> Self {
+        Self {
+            subject: &msg.subject,
+            headers: msg.headers.as_ref(),
+            payload: &msg.payload,
+        }
+    }
+
+    /// The payload as JSON.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, DecodeError> {
+        Ok(serde_json::from_slice(self.payload)?)
+    }
+}
+
+/// One decoded message of a batch.
+pub struct Item<'m, C> {
+    pub command: C,
+    msg: &'m jetstream::Message,
+    /// Its place in the batch (known to the kit only).
+    slot: usize,
+}
+
+impl<C> Item<'_, C> {
+    pub fn subject(&self) -> &str {
+        &self.msg.subject
+    }
+
+    pub fn headers(&self) -> Option<&async_nats::HeaderMap> {
+        self.msg.headers.as_ref()
+    }
+
+    /// Where JetStream placed this message (`None` for a message without that metadata).
+    pub fn delivery(&self) -> Option<Delivery> {
+        self.msg.info().ok().map(|i| Delivery {
+            stream_seq: i.stream_sequence,
+            consumer_seq: i.consumer_sequence,
+            delivered: u64::try_from(i.delivered).unwrap_or(0),
+        })
+    }
+
+    /// Whether JetStream delivered this message before (an earlier attempt may have done part
+    /// of its work).
+    pub fn redelivered(&self) -> bool {
+        self.msg.info().map(|i| i.delivered > 1).unwrap_or(false)
+    }
+}
+
+/// Where JetStream placed a message: its place in the stream, its delivery number on the
+/// consumer, and how often it has been delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub stream_seq: u64,
+    pub consumer_seq: u64,
+    pub delivered: u64,
+}
+
+/// The outcome of every item of a batch; each starts as [`Outcome::Ack`].
+pub struct Outcomes {
+    slots: Vec<Slot>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Now(Outcome),
+    /// Acked once the batch's stores succeed; redelivered if they fail.
+    WhenStored,
+}
+
+impl Outcomes {
+    pub fn of<C>(items: &[Item<'_, C>]) -> Self {
+        let len = items.iter().map(|i| i.slot + 1).max().unwrap_or(0);
+        Self {
+            slots: vec![Slot::Now(Outcome::Ack); len],
+        }
+    }
+
+    pub fn set<C>(&mut self, item: &Item<'_, C>, outcome: Outcome) {
+        if let Some(slot) = self.slots.get_mut(item.slot) {
+            *slot = Slot::Now(outcome);
+        }
+    }
+
+    /// `item` is done once the writes the handler returns in [`Started::after`] are stored,
+    /// and redelivered if they are not.
+    pub fn when_stored<C>(&mut self, item: &Item<'_, C>) {
+        if let Some(slot) = self.slots.get_mut(item.slot) {
+            *slot = Slot::WhenStored;
         }
     }
 }
 
+/// What a handler's first step leaves: the items' outcomes and, if it sent writes, the wait for
+/// them to be stored.
+pub struct Started {
+    outcomes: Outcomes,
+    stores: Option<(crate::batch::Pending, &'static str)>,
+}
+
+impl Started {
+    /// Everything is done: the outcomes stand as they are.
+    pub fn done(outcomes: Outcomes) -> Self {
+        Self {
+            outcomes,
+            stores: None,
+        }
+    }
+
+    /// The items marked [`Outcomes::when_stored`] wait for `sent` (`what` names the writes in
+    /// logs): acked once it succeeds, redelivered if it fails.
+    pub fn after(
+        outcomes: Outcomes,
+        sent: Result<crate::batch::Pending, crate::batch::PublishError>,
+        what: &'static str,
+    ) -> Self {
+        let pending: crate::batch::Pending = match sent {
+            Ok(pending) => pending,
+            Err(error) => Box::pin(std::future::ready(Err(error))),
+        };
+        Self {
+            outcomes,
+            stores: Some((pending, what)),
+        }
+    }
+
+    /// The single finishing future: one outcome per message of the batch, in order.
+    fn finishing(self, len: usize, rejected: Vec<usize>) -> Finishing {
+        let Self { outcomes, stores } = self;
+        let mut slots = outcomes.slots;
+        slots.resize(len, Slot::Now(Outcome::Ack));
+        for i in rejected {
+            slots[i] = Slot::Now(Outcome::Reject);
+        }
+        let resolve = |slots: Vec<Slot>, stored: bool| -> Vec<Outcome> {
+            slots
+                .into_iter()
+                .map(|s| match s {
+                    Slot::Now(o) => o,
+                    Slot::WhenStored if stored => Outcome::Ack,
+                    Slot::WhenStored => Outcome::Retry(Duration::from_millis(500)),
+                })
+                .collect()
+        };
+        match stores {
+            None => Box::pin(std::future::ready(resolve(slots, true))),
+            Some((pending, what)) => Box::pin(async move {
+                let stored = pending.await;
+                if let Err(error) = &stored {
+                    tracing::warn!(%error, "{what} not stored; their commands will be redelivered");
+                }
+                resolve(slots, stored.is_ok())
+            }),
+        }
+    }
+}
+
+/// A consumer's handler: the kit decodes each message into its `Command` (a decode failure
+/// rejects that message) and hands over the batch of items.
+pub trait BatchHandler: Send + Sync + 'static {
+    type Command: Send + Sync;
+
+    /// Decode one message. Usually `msg.json()`; a handler may also tell by subject or headers.
+    fn decode(&self, msg: Incoming<'_>) -> Result<Self::Command, DecodeError>;
+
+    /// Handle a batch up to the point where only waiting is left (its writes sent, their
+    /// acknowledgements due) and return the items' outcomes with that wait ([`Started::after`]).
+    /// The loop starts the next batch while the wait is pending and acks this one when it ends,
+    /// so a handler that does both database work and JetStream publishes overlaps the two
+    /// across batches ([`ConsumeOptions::in_flight`] batches may wait at once).
+    fn start(&self, batch: &[Item<'_, Self::Command>]) -> impl Future<Output = Started> + Send;
+}
+
 /// The rest of a started batch: resolves to one outcome per message, in order.
-pub type Finishing = std::pin::Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'static>>;
+type Finishing = std::pin::Pin<Box<dyn Future<Output = Vec<Outcome>> + Send + 'static>>;
 
 /// A batch started and not yet acked.
 struct InFlight {
@@ -347,7 +516,7 @@ async fn begin<H: BatchHandler>(
     let traces = batch_traces(&batch);
     let mut progressed = started;
     let finishing = {
-        let first = traced(&traces, handler.start(&batch));
+        let first = traced(&traces, decode_and_start(handler, &batch, name));
         tokio::pin!(first);
         loop {
             tokio::select! {
@@ -370,6 +539,33 @@ async fn begin<H: BatchHandler>(
         progressed,
         traces,
     }
+}
+
+/// Decode every message (rejecting what does not decode) and run the handler's first step.
+async fn decode_and_start<H: BatchHandler>(
+    handler: &H,
+    batch: &[jetstream::Message],
+    name: &'static str,
+) -> Finishing {
+    let mut items = Vec::with_capacity(batch.len());
+    let mut rejected = Vec::new();
+    for (slot, msg) in batch.iter().enumerate() {
+        match handler.decode(Incoming::of(msg)) {
+            Ok(command) => items.push(Item { command, msg, slot }),
+            Err(error) => {
+                tracing::error!(consumer = name, %error, subject = %msg.subject, "undecodable message rejected");
+                metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => "decode")
+                    .increment(1);
+                rejected.push(slot);
+            }
+        }
+    }
+    let started = if items.is_empty() {
+        Started::done(Outcomes { slots: Vec::new() })
+    } else {
+        handler.start(&items).await
+    };
+    started.finishing(batch.len(), rejected)
 }
 
 /// Run `fut` in the batch's trace: one id makes the batch that command's handling (its requests
@@ -431,30 +627,6 @@ async fn settle_all(
         last_failed = failed;
     }
     last_failed
-}
-
-/// The second step for a handler whose batch ends in JetStream writes (`sent` by
-/// [`crate::batch::send_batch`]): the outcomes stand once the writes are stored; if they are
-/// not, the messages at `retry` are redelivered.
-pub fn after_stores(
-    sent: Result<crate::batch::Pending, String>,
-    mut outcomes: Vec<Outcome>,
-    retry: Vec<usize>,
-    what: &'static str,
-) -> Finishing {
-    Box::pin(async move {
-        let stored = match sent {
-            Ok(pending) => pending.await,
-            Err(error) => Err(error),
-        };
-        if let Err(error) = stored {
-            tracing::warn!(%error, "{what} not stored; their commands will be redelivered");
-            for i in retry {
-                outcomes[i] = Outcome::Retry(Duration::from_millis(500));
-            }
-        }
-        outcomes
-    })
 }
 
 async fn finish(
@@ -522,7 +694,7 @@ fn init_counters(name: &'static str) {
     metrics::counter!(m::CONSUMER_PROCESSED, "consumer" => name).increment(0);
     metrics::counter!(m::CONSUMER_REDELIVERIES, "consumer" => name).increment(0);
     metrics::counter!(m::CONSUMER_WAITED, "consumer" => name).increment(0);
-    for stage in ["pull", "handle", "ack"] {
+    for stage in ["pull", "decode", "handle", "ack"] {
         metrics::counter!(m::CONSUMER_ERRORS, "consumer" => name, "stage" => stage).increment(0);
     }
 }

@@ -1,8 +1,10 @@
 //! The worker kit: what every Parley binary shares so that a new worker is mostly its handler.
 //!
-//! Settings ([`CommonArgs`]) → telemetry ([`telemetry::init`]) → metrics + ops endpoints
-//! ([`ops`]) → NATS ([`nats`]) → the consume loop ([`consume`]) or a request/reply service
-//! ([`service`]) → drain on SIGTERM ([`shutdown`]). It holds no domain logic.
+//! A worker implements [`Worker`] and its `main` is [`main`]: the kit owns settings
+//! ([`CommonArgs`]), telemetry ([`telemetry::init`]), stores, metrics + ops endpoints ([`ops`]),
+//! NATS ([`nats`]) and the drain on SIGTERM ([`shutdown`]); the worker brings its handlers for
+//! the consume loop ([`consume`]) and request/reply services ([`service`]). It holds no domain
+//! logic.
 
 pub mod args;
 pub mod batch;
@@ -20,11 +22,11 @@ pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace;
-#[cfg(feature = "db")]
 pub mod worker;
 
 pub use args::CommonArgs;
 pub use tokio_util::sync::CancellationToken;
+pub use worker::{App, Base, Tasks, Worker, WorkerSettings, main};
 
 /// Print the bound address on stdout so that supervisors and tests that passed port 0 learn it.
 pub fn announce(kind: &str, addr: std::net::SocketAddr) {

@@ -18,7 +18,7 @@ use futures::future::{BoxFuture, Shared};
 use parley_contracts::api::Role;
 use parley_contracts::error::ApiError;
 use parley_contracts::events::MemberEvent;
-use parley_contracts::subjects::{self, svc};
+use parley_contracts::subjects;
 use parley_contracts::svc::{Members, MembersReply};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -200,14 +200,14 @@ impl MemberCache {
 
     async fn lookup(&self, conversation: Uuid) -> Result<State, ApiError> {
         let asked = Instant::now();
-        let reply: MembersReply = crate::nats::request(
-            &self.nats,
-            svc::MEMBERS,
-            &Members {
-                conversation_id: conversation,
-            },
-        )
-        .await?;
+        let reply: MembersReply =
+            crate::service::request::<parley_contracts::endpoint::MembersGet>(
+                &self.nats,
+                &Members {
+                    conversation_id: conversation,
+                },
+            )
+            .await?;
         let members: Vec<(Uuid, Role)> = reply
             .members
             .into_iter()

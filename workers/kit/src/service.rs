@@ -1,4 +1,6 @@
-//! Request/reply services: a queue-group subscription, bounded concurrency, JSON in and out.
+//! Request/reply services: a queue-group subscription, bounded concurrency, JSON in and out,
+//! typed by the endpoints `parley_contracts::endpoint` declares. Callers use [`request`];
+//! services dispatch each subject to a typed handler with [`handle`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,6 +10,7 @@ use async_nats::Client;
 use bytes::Bytes;
 use futures::StreamExt;
 use parley_contracts::ErrorCode;
+use parley_contracts::endpoint::{self, Endpoint};
 use parley_contracts::error::ApiError;
 use parley_contracts::svc::Reply;
 use serde::Serialize;
@@ -33,6 +36,54 @@ pub fn encode<T: Serialize>(result: Result<T, ApiError>) -> Bytes {
     }
 }
 
+/// Send `req` to endpoint `E` and decode its reply (see [`crate::nats::request`] for how a
+/// request degrades while a service is down).
+pub async fn request<E: Endpoint>(client: &Client, req: &E::Request) -> Result<E::Reply, ApiError> {
+    crate::nats::request(client, E::SUBJECT, req).await
+}
+
+/// A service's answer to one request: the encoded [`Reply`] and whether it is a success (the
+/// handler's `Result`, counted as `outcome="ok"` or `"error"`).
+pub struct Answer {
+    pub reply: Bytes,
+    pub ok: bool,
+}
+
+impl Answer {
+    pub fn of<T: Serialize>(result: Result<T, ApiError>) -> Self {
+        Self {
+            ok: result.is_ok(),
+            reply: encode(result),
+        }
+    }
+
+    /// A subject of the service's wildcard that names no endpoint.
+    pub fn unknown(subject: &str) -> Self {
+        Self::of::<()>(Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no endpoint {subject}"),
+        )))
+    }
+}
+
+/// Decode `payload` as `E`'s request, run the handler, encode its reply: one arm of a service's
+/// dispatch, `E::SUBJECT => handle::<E, _, _>(ctx, &payload, module::handler).await`.
+pub async fn handle<'a, E, C, Fut>(
+    ctx: &'a C,
+    payload: &[u8],
+    handler: impl FnOnce(&'a C, E::Request) -> Fut,
+) -> Answer
+where
+    E: Endpoint,
+    C: ?Sized,
+    Fut: Future<Output = Result<E::Reply, ApiError>> + 'a,
+{
+    match decode::<E::Request>(payload) {
+        Ok(req) => Answer::of(handler(ctx, req).await),
+        Err(e) => Answer::of::<()>(Err(e)),
+    }
+}
+
 /// Serve `subject` (a wildcard such as `svc.directory.>`) in queue group `queue` until
 /// `shutdown`, then wait for in-flight requests. `handler` gets the concrete subject and payload.
 pub async fn serve<H, F>(
@@ -45,7 +96,7 @@ pub async fn serve<H, F>(
 ) -> anyhow::Result<()>
 where
     H: Fn(String, Bytes) -> F + Send + Sync + 'static,
-    F: Future<Output = Bytes> + Send + 'static,
+    F: Future<Output = Answer> + Send + 'static,
 {
     let mut sub = client.queue_subscribe(subject, queue.to_string()).await?;
     let limit = Arc::new(Semaphore::new(concurrency));
@@ -75,11 +126,13 @@ where
             let _permit = permit;
             let started = Instant::now();
             let endpoint = endpoint_label(&msg.subject);
-            let reply = handler(msg.subject.to_string(), msg.payload).await;
-            let reply = fit_reply(reply, client.max_payload(), queue, &endpoint);
-            let outcome = if reply.starts_with(b"{\"ok\"") { "ok" } else { "error" };
+            let Answer { reply, ok } = handler(msg.subject.to_string(), msg.payload).await;
+            let size = reply.len();
+            let reply = fit_reply(reply, client.max_payload(), queue, endpoint);
+            // A reply too large to send was replaced by an error.
+            let outcome = if ok && reply.len() == size { "ok" } else { "error" };
             tracing::debug!(service = queue, %endpoint, outcome, "request handled");
-            metrics::counter!(m::SERVICE_REQUESTS, "service" => queue, "endpoint" => endpoint.clone(), "outcome" => outcome)
+            metrics::counter!(m::SERVICE_REQUESTS, "service" => queue, "endpoint" => endpoint, "outcome" => outcome)
                 .increment(1);
             metrics::histogram!(m::SERVICE_SECONDS, "service" => queue, "endpoint" => endpoint)
                 .record(started.elapsed().as_secs_f64());
@@ -135,34 +188,10 @@ fn expired(headers: Option<&async_nats::HeaderMap>) -> bool {
     crate::nats::unix_ms() > deadline
 }
 
-/// Service endpoints form a fixed set; anything else is folded into `other` so a caller cannot
-/// create label values.
-fn endpoint_label(subject: &str) -> String {
-    let known = subject.starts_with(parley_contracts::subjects::SVC_PREFIX)
-        && subject.len() < 48
-        && subject.chars().all(|c| c.is_ascii_lowercase() || c == '.');
-    if known {
-        subject.to_string()
-    } else {
-        "other".to_string()
-    }
-}
-
-/// Decode `payload`, run the typed handler, encode its reply: the body of every dispatch arm.
-pub async fn call<'a, C: ?Sized, Req, Resp, Fut>(
-    ctx: &'a C,
-    payload: &[u8],
-    handler: impl FnOnce(&'a C, Req) -> Fut,
-) -> Bytes
-where
-    Req: DeserializeOwned,
-    Resp: Serialize,
-    Fut: Future<Output = Result<Resp, ApiError>> + 'a,
-{
-    match decode(payload) {
-        Ok(req) => encode(handler(ctx, req).await),
-        Err(e) => encode::<()>(Err(e)),
-    }
+/// The endpoint a subject names (the declared set); anything else is folded into `other`, so
+/// a caller cannot create label values.
+fn endpoint_label(subject: &str) -> &'static str {
+    endpoint::find(subject).unwrap_or("other")
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use parley_contracts::error::ApiError;
-use parley_contracts::subjects::{self, svc};
+use parley_contracts::subjects;
 use parley_contracts::svc::{SettingsGet, SettingsReply};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -74,14 +74,14 @@ impl SettingsCache {
         if missing.is_empty() {
             return Ok(out);
         }
-        let reply: SettingsReply = crate::nats::request(
-            &self.nats,
-            svc::SETTINGS,
-            &SettingsGet {
-                user_ids: missing.clone(),
-            },
-        )
-        .await?;
+        let reply: SettingsReply =
+            crate::service::request::<parley_contracts::endpoint::SettingsGet>(
+                &self.nats,
+                &SettingsGet {
+                    user_ids: missing.clone(),
+                },
+            )
+            .await?;
         let now = Instant::now();
         if let Ok(mut map) = self.inner.lock() {
             if map.len() + missing.len() > self.capacity {

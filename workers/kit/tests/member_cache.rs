@@ -34,7 +34,7 @@ async fn directory(
             let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
             async move {
                 tokio::time::sleep(delay).await;
-                parley_kit::service::encode::<MembersReply>(Ok(MembersReply {
+                parley_kit::service::Answer::of::<MembersReply>(Ok(MembersReply {
                     members: vec![MemberRole {
                         user_id: Uuid::from_u128(n as u128),
                         role: Role::Member,

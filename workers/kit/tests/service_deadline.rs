@@ -41,7 +41,7 @@ async fn expired_requests_are_skipped_and_live_ones_answered() -> anyhow::Result
                 let handled = handled.clone();
                 async move {
                     handled.fetch_add(1, Ordering::SeqCst);
-                    parley_kit::service::encode::<String>(Ok(
+                    parley_kit::service::Answer::of::<String>(Ok(
                         String::from_utf8_lossy(&payload).into()
                     ))
                 }

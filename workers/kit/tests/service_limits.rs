@@ -8,7 +8,7 @@ use bytes::Bytes;
 use parley_contracts::ErrorCode;
 use parley_contracts::error::ApiError;
 use parley_kit::nats::request;
-use parley_kit::service::encode;
+use parley_kit::service::Answer;
 use parley_testkit::NatsServer;
 use tokio_util::sync::CancellationToken;
 
@@ -27,11 +27,11 @@ async fn oversize_and_refused_requests_answer_at_once_and_leave_the_breaker_clos
         |subject, _payload| async move {
             match subject.as_str() {
                 // Twice NATS' payload limit.
-                "svc.test.big" => encode::<String>(Ok("x".repeat(2 << 20))),
+                "svc.test.big" => Answer::of::<String>(Ok("x".repeat(2 << 20))),
                 "svc.test.bad" => {
-                    encode::<String>(Err(ApiError::new(ErrorCode::BadRequest, "no such thing")))
+                    Answer::of::<String>(Err(ApiError::new(ErrorCode::BadRequest, "no such thing")))
                 }
-                _ => encode::<String>(Ok("fine".into())),
+                _ => Answer::of::<String>(Ok("fine".into())),
             }
         },
     ));

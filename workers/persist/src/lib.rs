@@ -1,22 +1,21 @@
 //! The persist worker: the only writer of messages. It sequences commands from
 //! `chat.cmd.msg.>` into contiguous per-conversation seqs, stores them, publishes
 //! `chat.evt.msg.<conversation>`, and answers `svc.history.*` from the same store.
-//! It does not deliver anything to users and knows nothing of membership.
+//! It delivers no events (delivery does) and knows nothing of membership; the one thing it
+//! sends a user is the rejection of that user's own command (`error` on `chat.user.<actor>`).
 
 mod history;
 mod order;
 mod sequencer;
 mod store;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use parley_contracts::subjects::{consumer, svc as s};
-use parley_contracts::{ErrorCode, error::ApiError};
 use parley_kit::consume::ConsumeOptions;
-use parley_kit::service::{call, encode};
-use parley_kit::{CancellationToken, CommonArgs, args::OpsArgs, ops};
+use parley_kit::service::{Answer, handle};
+use parley_kit::{Base, CommonArgs, Tasks, Worker, args::OpsArgs};
 use sqlx::PgPool;
 
 #[derive(Debug, Clone, clap::Parser)]
@@ -31,6 +30,8 @@ pub struct Settings {
     pub ops: OpsArgs,
     #[command(flatten)]
     pub db: parley_kit::args::DbArgs,
+    #[command(flatten)]
+    pub publish: parley_kit::args::PublishArgs,
     /// Commands stored per transaction at most.
     #[arg(long, env = "PARLEY_PERSIST_BATCH", default_value_t = 256)]
     pub batch: usize,
@@ -66,122 +67,122 @@ pub struct Settings {
 
 pub struct Persist {
     settings: Settings,
-    db: PgPool,
     /// The sequencer's connections (see `build`).
     sequencer_db: PgPool,
-    nats: async_nats::Client,
-    js: async_nats::jetstream::Context,
-    ops: ops::OpsServer,
 }
 
-impl Persist {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db =
-            parley_kit::db::open(&settings.db, "persist", &sqlx::migrate!("./migrations")).await?;
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+parley_kit::worker_settings!(Settings { common = common, ops = ops, postgres = db, publish = publish });
+
+impl Worker for Persist {
+    const NAME: &'static str = "persist";
+    type Settings = Settings;
+
+    fn migrations() -> Option<&'static sqlx::migrate::Migrator> {
+        Some(&MIGRATIONS)
+    }
+
+    async fn build(_: &Base, settings: Settings) -> anyhow::Result<Self> {
         // The sequencer's statements are planned once per connection, not per batch: with
         // custom plans PostgreSQL planned the batch statement (six CTEs) on every execution,
         // about a third of its CPU at 1,000 msg/s. They are key lookups and inserts, whose plan
         // does not depend on the values.
         let sequencer_db = parley_kit::db::connect_with(
             &settings.db.database_url,
-            "persist",
+            Self::NAME,
             2,
             &[("plan_cache_mode", "force_generic_plan")],
         )
         .await?;
-        let parley_kit::worker::Base { nats, js, ops } = parley_kit::worker::Base::start(
-            &settings.common,
-            &settings.ops,
-            "persist",
-            Some(&db),
-            |_| {},
-        )
-        .await?;
         Ok(Self {
             settings,
-            db,
             sequencer_db,
-            nats,
-            js,
-            ops,
         })
     }
 
-    pub fn ops_addr(&self) -> Option<SocketAddr> {
-        self.ops.addr()
-    }
-
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let consumer = parley_jetstream::consumer(&self.js, consumer::PERSIST).await?;
+    async fn start(self, base: &Base, tasks: &mut Tasks) -> anyhow::Result<()> {
+        let Self {
+            settings,
+            sequencer_db,
+        } = self;
+        let consumer = parley_jetstream::consumer(&base.js, consumer::PERSIST).await?;
         let order = order::Order::new(
             consumer.clone(),
-            self.js
+            base.js
                 .get_stream(parley_contracts::subjects::stream::COMMANDS)
                 .await?,
-            self.db.clone(),
+            base.postgres()?,
         );
         let sequencer = sequencer::Sequencer {
-            db: self.sequencer_db.clone(),
-            js: self.js.clone(),
-            nats: self.nats.clone(),
-            edit_window: chrono::Duration::seconds(self.settings.edit_window_seconds),
-            delete_window: chrono::Duration::seconds(self.settings.delete_window_seconds),
-            live_events: self.settings.live_events,
-            events_writer: (self.settings.live_events && self.settings.events_linger_ms > 0).then(
-                || {
-                    parley_kit::batch::GroupWriter::start(
-                        self.nats.clone(),
-                        self.js.clone(),
-                        std::time::Duration::from_millis(self.settings.events_linger_ms),
-                        parley_kit::batch::MAX_BATCH,
-                    )
-                },
-            ),
+            db: sequencer_db.clone(),
+            js: base.js.clone(),
+            nats: base.nats.clone(),
+            edit_window: chrono::Duration::seconds(settings.edit_window_seconds),
+            delete_window: chrono::Duration::seconds(settings.delete_window_seconds),
+            live_events: settings.live_events,
+            events_writer: (settings.live_events && settings.events_linger_ms > 0).then(|| {
+                parley_kit::batch::GroupWriter::start(
+                    base.nats.clone(),
+                    base.js.clone(),
+                    std::time::Duration::from_millis(settings.events_linger_ms),
+                    parley_kit::batch::MAX_BATCH,
+                )
+            }),
             order,
         };
-        let consuming = parley_kit::consume::run(
-            consumer,
-            sequencer,
-            ConsumeOptions {
-                name: "persist",
-                max_batch: self.settings.batch,
-                in_flight: self.settings.in_flight,
-            },
-            shutdown.clone(),
+        tasks.close_at_exit(sequencer_db);
+        tasks.spawn(
+            "consume",
+            parley_kit::consume::run(
+                consumer,
+                sequencer,
+                ConsumeOptions {
+                    name: Self::NAME,
+                    max_batch: settings.batch,
+                    in_flight: settings.in_flight,
+                },
+                tasks.shutdown(),
+            ),
         );
-        let db = Arc::new(self.db.clone());
-        let serving = parley_kit::service::serve(
-            self.nats.clone(),
-            s::HISTORY_ALL,
-            s::HISTORY_QUEUE,
-            self.settings.concurrency,
-            shutdown.clone(),
-            move |subject, payload| {
-                let db = db.clone();
-                async move { dispatch(&db, &subject, payload).await }
-            },
+        let db = Arc::new(base.postgres()?);
+        tasks.spawn(
+            "serve",
+            parley_kit::service::serve(
+                base.nats.clone(),
+                s::HISTORY_ALL,
+                s::HISTORY_QUEUE,
+                settings.concurrency,
+                tasks.shutdown(),
+                move |subject, payload| {
+                    let db = db.clone();
+                    async move { dispatch(&db, &subject, payload).await }
+                },
+            ),
         );
-        self.ops.drain_on(&shutdown);
-        tracing::info!("persist running");
-        let (c, s) = tokio::join!(consuming, serving);
-        let _ = self.nats.flush().await;
-        self.ops.stop().await;
-        self.db.close().await;
-        self.sequencer_db.close().await;
-        c.and(s)
+        Ok(())
     }
 }
 
-async fn dispatch(db: &PgPool, subject: &str, payload: Bytes) -> Bytes {
+/// The typed table of `svc.history.*`.
+async fn dispatch(db: &PgPool, subject: &str, payload: Bytes) -> Answer {
+    use parley_contracts::endpoint::{self as e, Endpoint};
     match subject {
-        s::HISTORY_PAGE => call(db, &payload, history::page).await,
-        s::HISTORY_RANGE => call(db, &payload, history::range).await,
-        s::HISTORY_SUMMARY => call(db, &payload, history::summary).await,
-        s::HISTORY_REPORT => call(db, &payload, history::report).await,
-        s::HISTORY_LAST_SEQS => call(db, &payload, history::last_seqs).await,
-        other => encode::<()>(Err(ApiError::new(
-            ErrorCode::NotFound,
-            format!("no endpoint {other}"),
-        ))),
+        e::HistoryPage::SUBJECT => {
+            handle::<e::HistoryPage, _, _>(db, &payload, history::page).await
+        }
+        e::HistoryRange::SUBJECT => {
+            handle::<e::HistoryRange, _, _>(db, &payload, history::range).await
+        }
+        e::HistorySummary::SUBJECT => {
+            handle::<e::HistorySummary, _, _>(db, &payload, history::summary).await
+        }
+        e::HistoryReport::SUBJECT => {
+            handle::<e::HistoryReport, _, _>(db, &payload, history::report).await
+        }
+        e::HistoryLastSeqs::SUBJECT => {
+            handle::<e::HistoryLastSeqs, _, _>(db, &payload, history::last_seqs).await
+        }
+        other => Answer::unknown(other),
     }
 }

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_nats::jetstream::{self, consumer::PullConsumer, stream::LastRawMessageErrorKind};
+use parley_kit::consume::Delivery;
 use parley_contracts::events::MessageCommand;
 use parley_contracts::subjects;
 use sqlx::PgPool;
@@ -92,12 +93,12 @@ impl Order {
         }
     }
 
-    /// The batch indices of `commands` that must wait for an earlier command of their
-    /// conversation. `batch` is the whole batch as delivered (for the delivery numbers).
+    /// The indices of `commands` (into `batch`) that must wait for an earlier command of their
+    /// conversation. `batch` is where JetStream placed each message of the batch, in order.
     pub async fn held_back(
         &self,
-        batch: &[jetstream::Message],
-        commands: &[(usize, MessageCommand)],
+        batch: &[Option<Delivery>],
+        commands: &[(usize, Uuid)],
     ) -> HashSet<usize> {
         let Some(gap) = self.note_deliveries(batch) else {
             return HashSet::new();
@@ -131,9 +132,9 @@ impl Order {
         let runs = dense_runs(batch);
         // Each conversation's commands, by stream sequence.
         let mut convs: BTreeMap<Uuid, Vec<Placed>> = BTreeMap::new();
-        for (i, cmd) in commands {
-            let stream_seq = batch[*i].info().map(|m| m.stream_sequence).unwrap_or(0);
-            convs.entry(cmd.conversation_id).or_default().push(Placed {
+        for (i, conversation) in commands {
+            let stream_seq = batch.get(*i).copied().flatten().map_or(0, |d| d.stream_seq);
+            convs.entry(*conversation).or_default().push(Placed {
                 index: *i,
                 stream_seq,
             });
@@ -171,20 +172,20 @@ impl Order {
     /// Record the batch's delivery numbers. `None`: nothing to check; `Some(gap)`: the batch
     /// must be checked, and `gap` says whether some delivery went elsewhere (or came back) since
     /// the last batch.
-    fn note_deliveries(&self, batch: &[jetstream::Message]) -> Option<bool> {
+    fn note_deliveries(&self, batch: &[Option<Delivery>]) -> Option<bool> {
         let Ok(mut s) = self.state.lock() else {
             return Some(true);
         };
         let mut gap = false;
-        for msg in batch {
-            match msg.info() {
+        for d in batch {
+            match d {
                 // Offered again after waiting here: seen before.
-                Ok(info) if s.next.is_some_and(|n| info.consumer_sequence < n) => {}
-                Ok(info) => {
-                    gap |= s.next != Some(info.consumer_sequence) || info.delivered > 1;
-                    s.next = Some(info.consumer_sequence + 1);
+                Some(d) if s.next.is_some_and(|n| d.consumer_seq < n) => {}
+                Some(d) => {
+                    gap |= s.next != Some(d.consumer_seq) || d.delivered > 1;
+                    s.next = Some(d.consumer_seq + 1);
                 }
-                Err(_) => {
+                None => {
                     gap = true;
                     s.next = None;
                 }
@@ -271,13 +272,13 @@ impl Order {
 /// Stream-sequence ranges of the batch that it holds whole: runs of first deliveries with
 /// consecutive delivery numbers. First deliveries follow stream order, so no message of the
 /// consumer between two such neighbours went anywhere else.
-fn dense_runs(batch: &[jetstream::Message]) -> Vec<(u64, u64)> {
+fn dense_runs(batch: &[Option<Delivery>]) -> Vec<(u64, u64)> {
     runs_of(
         batch
             .iter()
-            .filter_map(|m| m.info().ok())
-            .filter(|i| i.delivered == 1)
-            .map(|i| (i.consumer_sequence, i.stream_sequence))
+            .flatten()
+            .filter(|d| d.delivered == 1)
+            .map(|d| (d.consumer_seq, d.stream_seq))
             .collect(),
     )
 }

@@ -14,16 +14,14 @@ mod query;
 mod store;
 mod sweep;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use bytes::Bytes;
 use parley_contracts::subjects::svc as s;
-use parley_contracts::{ErrorCode, error::ApiError};
-use parley_kit::service::{call, encode};
-use parley_kit::{CancellationToken, CommonArgs, args::OpsArgs, ops};
+use parley_kit::args::{OpsArgs, RedisArgs};
+use parley_kit::service::{Answer, handle};
+use parley_kit::{Base, CommonArgs, Tasks, Worker};
 
 pub use query::MAX_IDS;
 
@@ -37,16 +35,9 @@ pub struct Settings {
     pub common: CommonArgs,
     #[command(flatten)]
     pub ops: OpsArgs,
-    /// Redis URL (presence state).
-    #[arg(
-        long,
-        env = "PARLEY_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
-    )]
-    pub redis_url: String,
-    /// Prefix for every Redis key this process writes.
-    #[arg(long, env = "PARLEY_REDIS_PREFIX", default_value = "parley:")]
-    pub redis_prefix: String,
+    /// Redis (presence state).
+    #[command(flatten)]
+    pub redis: RedisArgs,
     /// Milliseconds between sweeps for expired connections; a crashed edge's users go offline
     /// within their TTL plus this.
     #[arg(long, env = "PARLEY_PRESENCE_SWEEP_MS", default_value_t = 1000)]
@@ -69,90 +60,65 @@ pub(crate) struct Ctx {
 pub struct Presence {
     ctx: Arc<Ctx>,
     settings: Settings,
-    ops: ops::OpsServer,
 }
 
-impl Presence {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = store::Store::connect(&settings.redis_url, &settings.redis_prefix)
-            .await
-            .context("connect to Redis")?;
-        let parley_kit::nats::Fabric {
-            nats,
-            js,
-            readiness,
-        } = parley_kit::nats::Fabric::connect(&settings.common, "parley-presence").await?;
-        store::ready_check(&readiness, store.clone());
-        let ops = ops::OpsServer::start(settings.ops.ops_listen, readiness).await?;
+parley_kit::worker_settings!(Settings { common = common, ops = ops, redis = redis });
+
+impl Worker for Presence {
+    const NAME: &'static str = "presence";
+    type Settings = Settings;
+
+    async fn build(base: &Base, settings: Settings) -> anyhow::Result<Self> {
         let ctx = Arc::new(Ctx {
-            nats,
-            js,
-            store,
+            nats: base.nats.clone(),
+            js: base.js.clone(),
+            store: store::Store::new(base.redis()?),
             concurrency: settings.concurrency.max(1),
         });
-        Ok(Self { ctx, settings, ops })
+        Ok(Self { ctx, settings })
     }
 
-    pub fn ops_addr(&self) -> Option<SocketAddr> {
-        self.ops.addr()
-    }
-
-    /// Serve until `shutdown`; then stop taking work, finish what is in flight (bounded by
-    /// `PARLEY_DRAIN_SECONDS`) and flush NATS.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Self { ctx, settings, ops } = self;
-        ops.drain_on(&shutdown);
+    async fn start(self, _: &Base, tasks: &mut Tasks) -> anyhow::Result<()> {
+        let Self { ctx, settings } = self;
         let subscription = commands::subscribe(&ctx.nats).await?;
-        let commands = tokio::spawn(commands::run(ctx.clone(), subscription, shutdown.clone()));
-        let sweeper = tokio::spawn(sweep::run(
+        tasks.spawn(
+            "commands",
+            commands::run(ctx.clone(), subscription, tasks.shutdown()),
+        );
+        let sweeping = sweep::run(
             ctx.clone(),
             Duration::from_millis(settings.presence_sweep_ms.max(10)),
             settings.presence_sweep_batch.max(1),
-            shutdown.clone(),
-        ));
+            tasks.shutdown(),
+        );
+        tasks.spawn("sweep", async move {
+            sweeping.await;
+            Ok(())
+        });
         let svc_ctx = ctx.clone();
-        let serving = tokio::spawn(parley_kit::service::serve(
-            ctx.nats.clone(),
-            s::PRESENCE_ALL,
-            s::PRESENCE_QUEUE,
-            ctx.concurrency,
-            shutdown.clone(),
-            move |subject, payload| {
-                let ctx = svc_ctx.clone();
-                async move { dispatch(&ctx, &subject, payload).await }
-            },
-        ));
-        tracing::info!("presence running");
-
-        let finished = async {
-            let (c, sw, sv) = tokio::join!(commands, sweeper, serving);
-            let c = c.context("command task")?.context("presence commands");
-            sw.context("sweeper task")?;
-            let sv = sv.context("service task")?.context("presence service");
-            c.and(sv)
-        };
-        let drain = Duration::from_secs(settings.common.drain_seconds);
-        let result = tokio::select! {
-            r = finished => r,
-            _ = async { shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
-                tracing::warn!("in-flight presence work not finished within the drain period");
-                Ok(())
-            }
-        };
-        if let Err(error) = ctx.nats.flush().await {
-            tracing::warn!(%error, "nats flush on shutdown failed");
-        }
-        ops.stop().await;
-        result
+        tasks.spawn(
+            "serve",
+            parley_kit::service::serve(
+                ctx.nats.clone(),
+                s::PRESENCE_ALL,
+                s::PRESENCE_QUEUE,
+                ctx.concurrency,
+                tasks.shutdown(),
+                move |subject, payload| {
+                    let ctx = svc_ctx.clone();
+                    async move { dispatch(&ctx, &subject, payload).await }
+                },
+            ),
+        );
+        Ok(())
     }
 }
 
-async fn dispatch(ctx: &Ctx, subject: &str, payload: Bytes) -> Bytes {
+/// The typed table of `svc.presence.*`.
+async fn dispatch(ctx: &Ctx, subject: &str, payload: Bytes) -> Answer {
+    use parley_contracts::endpoint::{self as e, Endpoint};
     match subject {
-        s::PRESENCE_GET => call(ctx, &payload, query::get).await,
-        other => encode::<()>(Err(ApiError::new(
-            ErrorCode::NotFound,
-            format!("no endpoint {other}"),
-        ))),
+        e::PresenceGet::SUBJECT => handle::<e::PresenceGet, _, _>(ctx, &payload, query::get).await,
+        other => Answer::unknown(other),
     }
 }

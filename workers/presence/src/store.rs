@@ -58,16 +58,14 @@ pub struct Store {
 }
 
 impl Store {
-    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
-        Ok(Self {
-            conn,
-            prefix: prefix.to_string(),
+    pub fn new(redis: parley_kit::worker::Redis) -> Self {
+        Self {
+            conn: redis.conn,
+            prefix: redis.prefix,
             apply: std::sync::Arc::new(redis::Script::new(include_str!("apply.lua"))),
             due: std::sync::Arc::new(redis::Script::new(DUE_LUA)),
             record: std::sync::Arc::new(redis::Script::new(include_str!("record.lua"))),
-        })
+        }
     }
 
     fn key(&self, kind: &str, user: Uuid) -> String {
@@ -247,12 +245,6 @@ impl Store {
             version: u64::try_from(version).map_err(|_| StoreError::Reply("version"))?,
         }))
     }
-
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
-        Ok(())
-    }
 }
 
 /// The due scan in Redis so that "now" is Redis' clock, as in `apply.lua`.
@@ -276,14 +268,6 @@ fn parse_millis(s: &str) -> Option<DateTime<Utc>> {
     s.parse::<i64>()
         .ok()
         .and_then(DateTime::from_timestamp_millis)
-}
-
-/// Readiness check: Redis answers PING.
-pub fn ready_check(readiness: &parley_kit::ops::Readiness, store: Store) {
-    readiness.check("redis", move || {
-        let store = store.clone();
-        async move { store.ping().await.map_err(|e| e.to_string()) }
-    });
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use parley_contracts::events::{ReceiptCommand, ReceiptEvent, ReceiptKind};
 use parley_contracts::svc::{LastSeqs, LastSeqsReply};
 use parley_contracts::{SCHEMA_VERSION, subjects};
 use parley_kit::batch;
-use parley_kit::consume::{BatchHandler, Finishing, Outcome, after_stores};
+use parley_kit::consume::{BatchHandler, DecodeError, Incoming, Item, Outcome, Outcomes, Started};
 use parley_kit::metrics_names as m;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -69,51 +69,45 @@ struct Marks {
 }
 
 impl BatchHandler for Applier {
-    async fn handle(&self, batch: &[jetstream::Message]) -> Vec<Outcome> {
-        self.start(batch).await.await
+    type Command = ReceiptCommand;
+
+    fn decode(&self, msg: Incoming<'_>) -> Result<ReceiptCommand, DecodeError> {
+        msg.json()
     }
 
     /// Store the batch's watermarks and send their events; the next batch starts while
     /// JetStream stores them.
-    async fn start(&self, batch: &[jetstream::Message]) -> Finishing {
-        let mut outcomes = vec![Outcome::Ack; batch.len()];
-        let mut cmds: Vec<(usize, ReceiptCommand)> = Vec::with_capacity(batch.len());
-        for (i, msg) in batch.iter().enumerate() {
-            match serde_json::from_slice::<ReceiptCommand>(&msg.payload) {
-                Ok(c) if c.seq > 0 => cmds.push((i, c)),
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::error!(%error, "undecodable receipt command dropped");
-                    metrics::counter!(m::CONSUMER_ERRORS, "consumer" => "receipts", "stage" => "decode").increment(1);
-                    outcomes[i] = Outcome::Reject;
-                }
-            }
-        }
+    async fn start(&self, batch: &[Item<'_, ReceiptCommand>]) -> Started {
+        let mut outcomes = Outcomes::of(batch);
+        // A receipt for seq 0 moves nothing: acked as it is.
+        let cmds: Vec<&Item<ReceiptCommand>> = batch.iter().filter(|c| c.command.seq > 0).collect();
         if cmds.is_empty() {
-            return done(outcomes);
+            return Started::done(outcomes);
         }
         // Receipts past the last seq this worker knows of: ask persist, which stored every seq
         // a client can have seen. What is still past it then does not exist and is clamped.
         let mut ahead: Vec<Uuid> = cmds
             .iter()
-            .filter(|(_, c)| c.seq > self.last_seqs.get(c.conversation_id))
-            .map(|(_, c)| c.conversation_id)
+            .map(|c| &c.command)
+            .filter(|c| c.seq > self.last_seqs.get(c.conversation_id))
+            .map(|c| c.conversation_id)
             .collect();
         ahead.sort();
         ahead.dedup();
         let asked = ahead.is_empty() || self.ask_last_seqs(ahead).await;
 
         let mut marks: HashMap<(Uuid, Uuid), Marks> = HashMap::new();
-        let mut applied: Vec<usize> = Vec::new();
+        let mut applied: Vec<&Item<ReceiptCommand>> = Vec::new();
         let mut republish: HashSet<(Uuid, Uuid)> = HashSet::new();
-        for (i, c) in &cmds {
+        for item in cmds {
+            let c = &item.command;
             let last = self.last_seqs.get(c.conversation_id);
             if c.seq > last && !asked {
-                outcomes[*i] = Outcome::Retry(Duration::from_millis(500));
+                outcomes.set(item, Outcome::Retry(Duration::from_millis(500)));
                 continue;
             }
             let seq = c.seq.min(last);
-            applied.push(*i);
+            applied.push(item);
             if seq == 0 {
                 continue;
             }
@@ -124,44 +118,36 @@ impl BatchHandler for Applier {
                 e.read = e.read.max(seq);
             }
             // A redelivery may mean the event of an earlier attempt was never published.
-            if batch[*i]
-                .info()
-                .map(|info| info.delivered > 1)
-                .unwrap_or(false)
-            {
+            if item.redelivered() {
                 republish.insert(key);
             }
         }
         if marks.is_empty() {
-            return done(outcomes);
+            return Started::done(outcomes);
         }
         let events = match self.upsert(&marks, &republish).await {
             Ok(events) => events,
             Err(error) => {
                 tracing::warn!(%error, "receipt batch not stored; retrying");
-                for i in applied {
-                    outcomes[i] = Outcome::Retry(Duration::from_millis(500));
+                for item in applied {
+                    outcomes.set(item, Outcome::Retry(Duration::from_millis(500)));
                 }
-                return done(outcomes);
+                return Started::done(outcomes);
             }
         };
-        after_stores(
-            self.send(&events).await,
-            outcomes,
-            applied,
-            "receipt events",
-        )
+        for item in applied {
+            outcomes.when_stored(item);
+        }
+        Started::after(outcomes, self.send(&events).await, "receipt events")
     }
 }
 
 impl Applier {
     /// Learn the conversations' last seqs from persist; false if it could not be asked.
     async fn ask_last_seqs(&self, conversation_ids: Vec<Uuid>) -> bool {
-        let reply: Result<LastSeqsReply, _> = parley_kit::nats::request(
-            &self.nats,
-            subjects::svc::HISTORY_LAST_SEQS,
-            &LastSeqs { conversation_ids },
-        )
+        let reply: Result<LastSeqsReply, _> = parley_kit::service::request::<
+            parley_contracts::endpoint::HistoryLastSeqs,
+        >(&self.nats, &LastSeqs { conversation_ids })
         .await;
         match reply {
             Ok(reply) => {
@@ -238,7 +224,7 @@ impl Applier {
     }
 
     /// Send the events (one atomic batch when there are many); the stores are pending.
-    async fn send(&self, events: &[ReceiptEvent]) -> Result<batch::Pending, String> {
+    async fn send(&self, events: &[ReceiptEvent]) -> Result<batch::Pending, batch::PublishError> {
         let msgs: Vec<batch::Outgoing> = events
             .iter()
             .filter_map(|e| {
@@ -272,10 +258,6 @@ impl Applier {
         }
         batch::send_batch(&self.nats, &self.js, &msgs).await
     }
-}
-
-fn done(outcomes: Vec<Outcome>) -> Finishing {
-    Box::pin(std::future::ready(outcomes))
 }
 
 fn event(r: &sqlx::postgres::PgRow) -> ReceiptEvent {

@@ -7,7 +7,6 @@
 
 mod apply;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,8 +14,8 @@ use parley_contracts::subjects::{consumer, svc as s};
 use parley_contracts::svc::{ReceiptsGet, ReceiptsMine, Watermark, WatermarkList};
 use parley_contracts::{ErrorCode, error::ApiError};
 use parley_kit::consume::ConsumeOptions;
-use parley_kit::service::{call, encode};
-use parley_kit::{CancellationToken, CommonArgs, args::OpsArgs, ops};
+use parley_kit::service::{Answer, handle};
+use parley_kit::{Base, CommonArgs, Tasks, Worker, args::OpsArgs};
 use sqlx::{PgPool, Row};
 
 #[derive(Debug, Clone, clap::Parser)]
@@ -31,6 +30,8 @@ pub struct Settings {
     pub ops: OpsArgs,
     #[command(flatten)]
     pub db: parley_kit::args::DbArgs,
+    #[command(flatten)]
+    pub publish: parley_kit::args::PublishArgs,
     /// Receipt commands coalesced per transaction at most.
     #[arg(long, env = "PARLEY_RECEIPTS_BATCH", default_value_t = 512)]
     pub batch: usize,
@@ -46,85 +47,73 @@ pub struct Settings {
 
 pub struct Receipts {
     settings: Settings,
-    db: PgPool,
-    nats: async_nats::Client,
-    js: async_nats::jetstream::Context,
-    ops: ops::OpsServer,
 }
 
-impl Receipts {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db =
-            parley_kit::db::open(&settings.db, "receipts", &sqlx::migrate!("./migrations")).await?;
-        let parley_kit::worker::Base { nats, js, ops } = parley_kit::worker::Base::start(
-            &settings.common,
-            &settings.ops,
-            "receipts",
-            Some(&db),
-            |_| {},
-        )
-        .await?;
-        Ok(Self {
-            settings,
-            db,
-            nats,
-            js,
-            ops,
-        })
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+parley_kit::worker_settings!(Settings { common = common, ops = ops, postgres = db, publish = publish });
+
+impl Worker for Receipts {
+    const NAME: &'static str = "receipts";
+    type Settings = Settings;
+
+    fn migrations() -> Option<&'static sqlx::migrate::Migrator> {
+        Some(&MIGRATIONS)
     }
 
-    pub fn ops_addr(&self) -> Option<SocketAddr> {
-        self.ops.addr()
+    async fn build(_: &Base, settings: Settings) -> anyhow::Result<Self> {
+        Ok(Self { settings })
     }
 
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let receipts = parley_jetstream::consumer(&self.js, consumer::RECEIPTS).await?;
-        let applying = parley_kit::consume::run(
-            receipts,
-            apply::Applier {
-                db: self.db.clone(),
-                nats: self.nats.clone(),
-                js: self.js.clone(),
-                last_seqs: apply::LastSeqCache::default(),
-                live_events: self.settings.live_events,
-            },
-            ConsumeOptions {
-                name: "receipts",
-                max_batch: self.settings.batch,
-                in_flight: 1,
-            },
-            shutdown.clone(),
+    async fn start(self, base: &Base, tasks: &mut Tasks) -> anyhow::Result<()> {
+        let settings = self.settings;
+        let db = base.postgres()?;
+        let receipts = parley_jetstream::consumer(&base.js, consumer::RECEIPTS).await?;
+        tasks.spawn(
+            "consume",
+            parley_kit::consume::run(
+                receipts,
+                apply::Applier {
+                    db: db.clone(),
+                    nats: base.nats.clone(),
+                    js: base.js.clone(),
+                    last_seqs: apply::LastSeqCache::default(),
+                    live_events: settings.live_events,
+                },
+                ConsumeOptions {
+                    name: Self::NAME,
+                    max_batch: settings.batch,
+                    in_flight: 1,
+                },
+                tasks.shutdown(),
+            ),
         );
-        let db = Arc::new(self.db.clone());
-        let serving = parley_kit::service::serve(
-            self.nats.clone(),
-            s::RECEIPTS_ALL,
-            s::RECEIPTS_QUEUE,
-            self.settings.concurrency,
-            shutdown.clone(),
-            move |subject, payload| {
-                let db = db.clone();
-                async move { dispatch(&db, &subject, payload).await }
-            },
+        let db = Arc::new(db);
+        tasks.spawn(
+            "serve",
+            parley_kit::service::serve(
+                base.nats.clone(),
+                s::RECEIPTS_ALL,
+                s::RECEIPTS_QUEUE,
+                settings.concurrency,
+                tasks.shutdown(),
+                move |subject, payload| {
+                    let db = db.clone();
+                    async move { dispatch(&db, &subject, payload).await }
+                },
+            ),
         );
-        self.ops.drain_on(&shutdown);
-        tracing::info!("receipts running");
-        let (a, s) = tokio::join!(applying, serving);
-        let _ = self.nats.flush().await;
-        self.ops.stop().await;
-        self.db.close().await;
-        a.and(s)
+        Ok(())
     }
 }
 
-async fn dispatch(db: &PgPool, subject: &str, payload: Bytes) -> Bytes {
+/// The typed table of `svc.receipts.*`.
+async fn dispatch(db: &PgPool, subject: &str, payload: Bytes) -> Answer {
+    use parley_contracts::endpoint::{self as e, Endpoint};
     match subject {
-        s::RECEIPTS_GET => call(db, &payload, get).await,
-        s::RECEIPTS_MINE => call(db, &payload, mine).await,
-        other => encode::<()>(Err(ApiError::new(
-            ErrorCode::NotFound,
-            format!("no endpoint {other}"),
-        ))),
+        e::ReceiptsGet::SUBJECT => handle::<e::ReceiptsGet, _, _>(db, &payload, get).await,
+        e::ReceiptsMine::SUBJECT => handle::<e::ReceiptsMine, _, _>(db, &payload, mine).await,
+        other => Answer::unknown(other),
     }
 }
 

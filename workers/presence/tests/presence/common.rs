@@ -61,7 +61,7 @@ impl Env {
             "--drain-seconds",
             "5",
         ])?;
-        let app = parley_presence::Presence::build(settings).await?;
+        let app = parley_kit::App::<parley_presence::Presence>::build(settings).await?;
         let ops = app.ops_addr();
         let stop = CancellationToken::new();
         let task = tokio::spawn(app.run(stop.clone()));

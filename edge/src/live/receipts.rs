@@ -1,30 +1,20 @@
-//! Receipts and presence at the edge, shared by the WebSocket and REST paths: membership
-//! checks, publishing receipt commands and presence lifecycle, and showing watermarks and
-//! presence to a viewer under the owners' privacy settings.
+//! Receipts: publishing delivered/read watermarks for the receipts worker, and showing every
+//! member's watermarks to a viewer under the owners' read-receipt settings.
 
 use chrono::Utc;
-use parley_contracts::api::{PresenceSetStatus, Receipt, ReceiptList};
+use parley_contracts::api::{Receipt, ReceiptList};
+use parley_contracts::endpoint;
 use parley_contracts::error::ApiError;
-use parley_contracts::events::{PresenceAction, PresenceCommand, ReceiptCommand, ReceiptKind};
-use parley_contracts::subjects::svc;
-use parley_contracts::svc::{
-    PresenceGet, PresenceReply, PresenceVisible, ReceiptsGet, UserIds, UserPresence,
-};
+use parley_contracts::events::{ReceiptCommand, ReceiptKind};
+use parley_contracts::svc::ReceiptsGet;
 use parley_contracts::{ErrorCode, SCHEMA_VERSION, subjects};
-use parley_kit::nats::request;
+use parley_kit::service::request;
 use parley_kit::settings::visible_read_seq;
 use uuid::Uuid;
 
+use super::require_member;
 use crate::commands::Stored;
 use crate::state::AppState;
-
-/// Conversations answer non-members exactly as if they did not exist.
-pub async fn require_member(s: &AppState, user: Uuid, conversation: Uuid) -> Result<(), ApiError> {
-    match s.members.role(conversation, user).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::new(ErrorCode::NotFound, "no such conversation")),
-    }
-}
 
 /// Publish a delivered/read watermark for the receipts worker; await the returned future to
 /// know it is stored in the stream.
@@ -80,9 +70,8 @@ pub async fn receipts(
     if !members.iter().any(|(u, _)| *u == viewer) {
         return Err(ApiError::new(ErrorCode::NotFound, "no such conversation"));
     }
-    let stored: ReceiptList = request(
+    let stored: ReceiptList = request::<endpoint::ReceiptsGet>(
         &s.nats,
-        svc::RECEIPTS_GET,
         &ReceiptsGet {
             conversation_id: conversation,
         },
@@ -103,63 +92,4 @@ pub async fn receipts(
         })
         .collect();
     Ok(ReceiptList { receipts })
-}
-
-/// Tell the presence worker about this connection (core publish: a lost heartbeat is replaced
-/// by the next; a lost disconnect by the TTL).
-pub async fn presence(
-    s: &AppState,
-    user: Uuid,
-    connection: Uuid,
-    action: PresenceAction,
-    status: Option<PresenceSetStatus>,
-) {
-    let cmd = PresenceCommand {
-        v: SCHEMA_VERSION,
-        user_id: user,
-        connection_id: connection,
-        action,
-        status,
-        ttl_seconds: s.settings.presence_ttl_seconds,
-        at: Utc::now(),
-    };
-    let Ok(payload) = serde_json::to_vec(&cmd) else {
-        return;
-    };
-    if let Err(error) = s
-        .nats
-        .publish(subjects::presence(user), payload.into())
-        .await
-    {
-        tracing::debug!(%error, "presence publish failed");
-    }
-}
-
-/// Presence of `users` (all of the actor's contacts when `None`) that the actor may see.
-pub async fn visible_presence(
-    s: &AppState,
-    actor: Uuid,
-    users: Option<Vec<Uuid>>,
-) -> Result<Vec<UserPresence>, ApiError> {
-    let visible: UserIds = request(
-        &s.nats,
-        svc::PRESENCE_VISIBLE,
-        &PresenceVisible {
-            actor,
-            user_ids: users,
-        },
-    )
-    .await?;
-    if visible.user_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let reply: PresenceReply = request(
-        &s.nats,
-        svc::PRESENCE_GET,
-        &PresenceGet {
-            user_ids: visible.user_ids,
-        },
-    )
-    .await?;
-    Ok(reply.users)
 }
