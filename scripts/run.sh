@@ -49,15 +49,16 @@ trap cleanup EXIT INT TERM
 
 # NATS users: one NKey per binary (seeds in $keys, kept across runs); the server reads the
 # public keys from its environment and refuses clients without one (docs/security.md).
+# Which binaries run, in which order, comes from binaries.txt; the setup binary also makes
+# the keys.
+of_kind() { awk -v k="$1" '!/^#/ && $2 == k {print $1}' binaries.txt; }
 keys="$state/nats-keys"
-"$bin/parley-jetstream" auth keys --dir "$keys" >/dev/null
+for b in $(of_kind setup); do "$bin/$b" auth keys --dir "$keys" >/dev/null; done
 creds() { echo "$keys/parley-$1.nk"; }
 ( set -a; . "$keys/nkeys.env"; exec "$PARLEY_NATS_SERVER" -c jetstream/nats-dev.conf -p "$nats_port" -sd "$state/nats" ) >"$state/logs/nats.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break; sleep 0.1; done
-# Which binaries run, in which order, comes from binaries.txt; a worker's ops port is
-# PARLEY_OPS_BASE + its place among the workers (directory 9101, persist 9102, …). Each runs
-# with its own NATS key (parley-<name>.nk).
-of_kind() { awk -v k="$1" '!/^#/ && $2 == k {print $1}' binaries.txt; }
+# A worker's ops port is PARLEY_OPS_BASE + its place among the workers (directory 9101,
+# persist 9102, …). Each runs with its own NATS key (parley-<name>.nk).
 for b in $(of_kind setup); do PARLEY_NATS_CREDS=$(creds "${b#parley-}") "$bin/$b" apply; done
 i=0
 for b in $(of_kind worker); do

@@ -199,10 +199,7 @@ fn persist() -> Role {
     ]);
     publish.extend(consume(cons::PERSIST));
     // The order guard reads earlier commands of a conversation from COMMANDS after a takeover.
-    publish.push(js_api(format!(
-        "STREAM.MSG.GET.{}",
-        st::COMMANDS
-    )));
+    publish.push(js_api(format!("STREAM.MSG.GET.{}", st::COMMANDS)));
     binary(
         "parley-persist",
         "sequences message commands, publishes message events, serves svc.history.*",

@@ -131,7 +131,9 @@ async fn sync_all(ws: &mut Ws, conv: Uuid) -> anyhow::Result<(BTreeSet<u64>, usi
 
 #[tokio::test]
 async fn history_and_sync_of_max_size_messages_complete() -> anyhow::Result<()> {
-    let stack = common::fast_stack(&[Directory, Persist, Delivery]).start().await?;
+    let stack = common::fast_stack(&[Directory, Persist, Delivery])
+        .start()
+        .await?;
     let api = stack.api();
     let (alice, bob, conv) = api.direct_pair().await?;
     const N: usize = 50;
@@ -154,7 +156,9 @@ async fn history_and_sync_of_max_size_messages_complete() -> anyhow::Result<()> 
 
 #[tokio::test]
 async fn hammering_a_conversation_of_big_messages_leaves_others_unharmed() -> anyhow::Result<()> {
-    let stack = common::fast_stack(&[Directory, Persist, Delivery]).start().await?;
+    let stack = common::fast_stack(&[Directory, Persist, Delivery])
+        .start()
+        .await?;
     let api = stack.api();
     let (alice, bob, big) = api.direct_pair().await?;
     const N: usize = 24;
@@ -227,7 +231,9 @@ async fn hammering_a_conversation_of_big_messages_leaves_others_unharmed() -> an
 /// user's one emoji each), and the next is refused.
 #[tokio::test]
 async fn a_message_holds_at_most_1000_reactions() -> anyhow::Result<()> {
-    let stack = common::fast_stack(&[Directory, Persist, Delivery]).start().await?;
+    let stack = common::fast_stack(&[Directory, Persist, Delivery])
+        .start()
+        .await?;
     let api = stack.api();
     let (alice, _bob, conv) = api.direct_pair().await?;
     let mut a = Ws::connect(&stack.edge_url(0), &alice.token).await?;

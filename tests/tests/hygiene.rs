@@ -308,11 +308,13 @@ async fn every_frame_is_metered_typing_for_random_conversations_too() -> anyhow:
     let mut ws = parley_testkit::Ws::connect(&stack.edge_url(0), &alice.token).await?;
     for _ in 0..20 {
         let conv = uuid::Uuid::now_v7();
-        ws.send(json!({"type": "typing:start", "conversationId": conv})).await?;
+        ws.send(json!({"type": "typing:start", "conversationId": conv}))
+            .await?;
     }
     let mut limited = 0;
     let mut other = 0;
-    while let Some(frame) = ws.recv(std::time::Duration::from_millis(1500)).await? {
+    // Everything answered arrives within the quiet period (a time-out ends the reading).
+    while let Ok(Some(frame)) = ws.recv(std::time::Duration::from_millis(1500)).await {
         match frame["code"].as_str() {
             Some("rate_limited") => limited += 1,
             Some(_) => other += 1,
@@ -326,11 +328,14 @@ async fn every_frame_is_metered_typing_for_random_conversations_too() -> anyhow:
         ws.send_text("not json".into()).await?;
     }
     let mut limited = 0;
-    while let Some(frame) = ws.recv(std::time::Duration::from_millis(1000)).await? {
+    while let Ok(Some(frame)) = ws.recv(std::time::Duration::from_millis(1000)).await {
         if frame["code"] == "rate_limited" {
             limited += 1;
         }
     }
-    assert!(limited >= 10, "only {limited} of 20 garbage frames were limited");
+    assert!(
+        limited >= 10,
+        "only {limited} of 20 garbage frames were limited"
+    );
     Ok(())
 }

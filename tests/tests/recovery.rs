@@ -199,7 +199,9 @@ async fn received(proc: &Proc) -> anyhow::Result<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_persist_resumes_within_seconds_in_every_senders_order() -> anyhow::Result<()> {
-    let mut stack = common::fast_stack(&[Directory, Persist, Delivery]).start().await?;
+    let mut stack = common::fast_stack(&[Directory, Persist, Delivery])
+        .start()
+        .await?;
     let senders = Senders::start(&stack).await?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let persist = stack.workers.remove(&Persist).context("persist runs")?;
@@ -226,7 +228,9 @@ async fn a_killed_persist_resumes_within_seconds_in_every_senders_order() -> any
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_two_persists_the_survivor_takes_over_within_seconds_in_order() -> anyhow::Result<()> {
-    let mut stack = common::fast_stack(&[Directory, Persist, Delivery]).start().await?;
+    let mut stack = common::fast_stack(&[Directory, Persist, Delivery])
+        .start()
+        .await?;
     let second = stack.spawn_worker(Persist)?;
     let senders = Senders::start(&stack).await?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -287,7 +291,7 @@ async fn a_retried_send_whose_first_copy_was_stored_keeps_its_place() -> anyhow:
             forward_from: None,
         },
     };
-    let js = async_nats::jetstream::new(async_nats::connect(stack.nats.url()).await?);
+    let js = async_nats::jetstream::new(stack.nats.client().await?);
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", x.to_string().as_str());
     js.publish_with_headers(

@@ -160,9 +160,12 @@ fn compose_runs_every_listed_binary_with_a_health_check() {
     }
     for (name, s) in services {
         let name = name.as_str().unwrap_or_default();
-        if let Some(bin) = strings(&s["command"]).first()
+        // A shell command line counts by its first word.
+        if let Some(bin) = strings(&s["command"])
+            .first()
+            .and_then(|c| c.split_whitespace().next())
             && bin.starts_with("parley-")
-            && !listed.iter().any(|b| &b.name == bin)
+            && !listed.iter().any(|b| b.name == bin)
         {
             problems.push(format!(
                 "compose.yaml: service `{name}` runs {bin}, which binaries.txt does not list"

@@ -35,6 +35,17 @@ export interface AuthResponse {
   user: User;
 }
 
+/** `svc.directory.block` / `svc.directory.unblock`. */
+export interface Block {
+  actor: Uuid;
+  userId: Uuid;
+}
+
+/** `svc.directory.blocks`: the users the actor blocked. */
+export interface Blocks {
+  actor: Uuid;
+}
+
 /** Frames a client sends. */
 export type ClientFrame =
   /** Must be the first frame unless the token came with the upgrade request. */
@@ -129,6 +140,32 @@ export const ClientFrameTypes = [
   'ping',
 ] as const;
 
+export interface ConvCreate {
+  actor: Uuid;
+  request: CreateConversationRequest;
+}
+
+export interface ConvCreated {
+  conversation: Conversation;
+  /** False when an existing direct conversation was returned. */
+  created: boolean;
+}
+
+export interface ConvGet {
+  actor: Uuid;
+  conversationId: Uuid;
+}
+
+export interface ConvList {
+  actor: Uuid;
+}
+
+export interface ConvUpdate {
+  actor: Uuid;
+  conversationId: Uuid;
+  name: string;
+}
+
 export interface Conversation {
   /** A direct conversation in which one member blocked the other: nobody can send in it. */
   blocked?: boolean;
@@ -148,6 +185,18 @@ export interface ConversationList {
   conversations: Conversation[];
 }
 
+export interface ConversationSeq {
+  conversationId: Uuid;
+  lastSeq: number;
+}
+
+export interface ConversationSummary {
+  conversationId: Uuid;
+  lastMessage?: LastMessage | null;
+  lastSeq: number;
+  unreadCount: number;
+}
+
 export type ConversationType = 'direct' | 'group';
 
 /** Every value of {@link ConversationType}. */
@@ -158,6 +207,8 @@ export interface CreateConversationRequest {
   name?: string | null;
   type: ConversationType;
 }
+
+export type Empty = Record<string, never>;
 
 export type ErrorCode =
   | 'bad_request' | 'invalid_frame' | 'unknown_type' | 'invalid_id' | 'body_too_long' | 'body_empty' | 'not_authenticated' | 'invalid_token' | 'token_expired' | 'forbidden' | 'not_found' | 'not_member' | 'rate_limited' | 'conflict' | 'username_taken' | 'invalid_credentials' | 'group_full' | 'edit_window_closed' | 'unavailable' | 'internal'
@@ -200,11 +251,51 @@ export interface ForwardRef {
   senderId: Uuid;
 }
 
+export interface HistoryPage {
+  before?: number | null;
+  conversationId: Uuid;
+  limit: number;
+}
+
+export interface HistoryRange {
+  /** Return events with seq > after. */
+  after: number;
+  conversationId: Uuid;
+  limit: number;
+}
+
+export interface HistorySummary {
+  items: SummaryItem[];
+  userId: Uuid;
+}
+
 export interface LastMessage {
   createdAt: Timestamp;
   preview: string;
   senderId: Uuid;
   seq: number;
+}
+
+/**
+ * `svc.history.last_seqs`: each conversation's last stored seq (0 when it has none). What
+ * receipts clamps watermarks to: persist commits a seq before anyone can see it.
+ */
+export interface LastSeqs {
+  conversationIds: Uuid[];
+}
+
+export interface LastSeqsReply {
+  items: ConversationSeq[];
+}
+
+/**
+ * A sign-in, with the client address as the edge saw it: failed sign-ins are counted per
+ * account and address, so a stranger's guesses do not lock the owner out.
+ */
+export interface Login {
+  client?: string | null;
+  password: string;
+  username: string;
 }
 
 export interface LoginRequest {
@@ -240,6 +331,33 @@ export const MemberEventKindValues = [
   'members.added',
   'member.removed',
 ] as const;
+
+export interface MemberRole {
+  role: Role;
+  userId: Uuid;
+}
+
+export interface Members {
+  conversationId: Uuid;
+}
+
+export interface MembersAdd {
+  actor: Uuid;
+  conversationId: Uuid;
+  userIds: Uuid[];
+}
+
+export interface MembersRemove {
+  actor: Uuid;
+  conversationId: Uuid;
+  userId: Uuid;
+}
+
+export interface MembersReply {
+  /** A direct conversation in which one member blocked the other: nobody may send. */
+  blocked?: boolean;
+  members: MemberRole[];
+}
 
 /** A message as stored, in its current state. */
 export interface Message {
@@ -341,6 +459,11 @@ export type PresenceAction =
 /** Every value of {@link PresenceAction}. */
 export const PresenceActionValues = ['connect', 'heartbeat', 'disconnect', 'set'] as const;
 
+/** `svc.directory.presence.audience`: who is told about `user_id`'s presence. */
+export interface PresenceAudience {
+  userId: Uuid;
+}
+
 /** `chat.presence.<userId>`: from an edge, per device connection. */
 export interface PresenceCommand {
   action: PresenceAction;
@@ -363,6 +486,11 @@ export interface PresenceEvent {
   v: number;
 }
 
+/** `svc.presence.get`: current visible presence of users (the caller filtered by privacy). */
+export interface PresenceGet {
+  userIds: Uuid[];
+}
+
 export interface PresenceInfo {
   /** When the user was last online (null if never seen or while online with no earlier visit). */
   lastSeen?: Timestamp | null;
@@ -378,6 +506,10 @@ export type PresencePrivacy =
 /** Every value of {@link PresencePrivacy}. */
 export const PresencePrivacyValues = ['everyone', 'nobody', 'contacts'] as const;
 
+export interface PresenceReply {
+  users: UserPresence[];
+}
+
 /** What a user chose with `presence:set`. */
 export type PresenceSetStatus =
   | 'online' | 'away' | 'busy'
@@ -392,6 +524,22 @@ export type PresenceStatus = 'online' | 'away' | 'busy' | 'offline';
 
 /** Every value of {@link PresenceStatus}. */
 export const PresenceStatusValues = ['online', 'away', 'busy', 'offline'] as const;
+
+/**
+ * `svc.directory.presence.visible`: which of `user_ids` (all contacts when absent) the actor
+ * may see the presence of.
+ */
+export interface PresenceVisible {
+  actor: Uuid;
+  userIds?: Uuid[] | null;
+}
+
+export interface RangeReply {
+  hasMore: boolean;
+  lastSeq: number;
+  messages: Message[];
+  updates: Message[];
+}
 
 export interface Reaction {
   emoji: string;
@@ -448,6 +596,20 @@ export interface ReceiptList {
   receipts: Receipt[];
 }
 
+/**
+ * `svc.receipts.get`: every member's watermarks in a conversation (unmasked; the caller
+ * applies read-receipt settings).
+ */
+export interface ReceiptsGet {
+  conversationId: Uuid;
+}
+
+/** `svc.receipts.mine`: the user's watermarks in the given conversations. */
+export interface ReceiptsMine {
+  conversationIds: Uuid[];
+  userId: Uuid;
+}
+
 export interface RefreshRequest {
   refreshToken: string;
 }
@@ -462,6 +624,14 @@ export interface ReplyRef {
   id: Uuid;
   preview: string;
   senderId: Uuid;
+}
+
+/** `svc.history.report`: the actor (a member, checked by the edge) reports a message. */
+export interface Report {
+  actor: Uuid;
+  conversationId: Uuid;
+  messageId: Uuid;
+  reason: string;
 }
 
 export interface ReportCreated {
@@ -591,6 +761,24 @@ export const ServerFrameTypes = [
   'reconnect',
 ] as const;
 
+/** `svc.directory.settings`. */
+export interface SettingsGet {
+  userIds: Uuid[];
+}
+
+export interface SettingsReply {
+  users: UserSettings[];
+}
+
+export interface SummaryItem {
+  conversationId: Uuid;
+  readSeq: number;
+}
+
+export interface SummaryReply {
+  items: ConversationSummary[];
+}
+
 /** `chat.typing.<conversationId>` (core publish, captured by the memory stream TYPING). */
 export interface TypingEvent {
   at: Timestamp;
@@ -642,6 +830,46 @@ export interface UserEvent {
   v: number;
 }
 
+export interface UserGet {
+  actor: Uuid;
+  userId: Uuid;
+}
+
+export interface UserIds {
+  userIds: Uuid[];
+}
+
 export interface UserList {
   users: User[];
+}
+
+export interface UserPresence {
+  lastSeen?: Timestamp | null;
+  status: PresenceStatus;
+  userId: Uuid;
+}
+
+export interface UserSearch {
+  actor: Uuid;
+  q: string;
+}
+
+export interface UserSettings {
+  readReceipts: boolean;
+  userId: Uuid;
+}
+
+export interface UserUpdate {
+  actor: Uuid;
+  patch: UpdateMeRequest;
+}
+
+export interface Watermark {
+  conversationId: Uuid;
+  deliveredSeq: number;
+  readSeq: number;
+}
+
+export interface WatermarkList {
+  items: Watermark[];
 }

@@ -288,7 +288,7 @@ async fn a_group_writer_stores_what_queues_within_its_linger_as_one_group() -> a
 async fn apply_updates_an_older_persist_consumer_in_place() -> anyhow::Result<()> {
     use parley_contracts::subjects::{self, consumer, stream as st};
     let nats = NatsServer::start()?;
-    let client = async_nats::connect(nats.url()).await?;
+    let client = nats.client().await?;
     let js = jetstream::new(client);
     let topology = parley_jetstream::Topology { replicas: 1 };
     parley_jetstream::apply_streams(&js, topology).await?;

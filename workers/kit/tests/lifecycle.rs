@@ -66,6 +66,11 @@ fn settings(nats: &NatsServer, task: &str) -> anyhow::Result<Settings> {
         "probe",
         "--nats-url",
         &nats.url(),
+        "--nats-creds",
+        &nats
+            .creds(parley_testkit::FIXTURE_ROLE)
+            .display()
+            .to_string(),
         "--ops-listen",
         "127.0.0.1:0",
         "--drain-seconds",
@@ -77,8 +82,9 @@ fn settings(nats: &NatsServer, task: &str) -> anyhow::Result<Settings> {
 
 #[tokio::test]
 async fn a_stop_waits_no_longer_than_the_drain_period() -> anyhow::Result<()> {
-    let nats = NatsServer::start()?;
-    let app = App::<Probe>::build(settings(&nats, "stuck")?).await?;
+    // Streams provisioned, as `parley-jetstream apply` does before any worker starts.
+    let bus = parley_testkit::Bus::start().await?;
+    let app = App::<Probe>::build(settings(&bus.server, "stuck")?).await?;
     let ops = app.ops_addr().expect("ops listener on port 0");
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(app.run(shutdown.clone()));
@@ -101,8 +107,8 @@ async fn a_stop_waits_no_longer_than_the_drain_period() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_failing_task_stops_the_worker_with_its_error() -> anyhow::Result<()> {
-    let nats = NatsServer::start()?;
-    let app = App::<Probe>::build(settings(&nats, "failing")?).await?;
+    let bus = parley_testkit::Bus::start().await?;
+    let app = App::<Probe>::build(settings(&bus.server, "failing")?).await?;
     let result =
         tokio::time::timeout(Duration::from_secs(10), app.run(CancellationToken::new())).await?;
     let error = result.expect_err("the run fails");

@@ -34,7 +34,8 @@ fn count(metrics: &str, service: &str, endpoint: &str, outcome: &str) -> Option<
 async fn every_endpoint_is_its_own_label_and_outcomes_come_from_the_result() -> anyhow::Result<()> {
     let metrics = parley_kit::ops::install_metrics();
     let nats = NatsServer::start()?;
-    let client = async_nats::ConnectOptions::new()
+    let client = nats
+        .options()?
         .request_timeout(Some(Duration::from_secs(2)))
         .connect(nats.url())
         .await?;

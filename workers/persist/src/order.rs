@@ -23,9 +23,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_nats::jetstream::{self, consumer::PullConsumer, stream::LastRawMessageErrorKind};
-use parley_kit::consume::Delivery;
 use parley_contracts::events::MessageCommand;
 use parley_contracts::subjects;
+use parley_kit::consume::Delivery;
 use sqlx::PgPool;
 use uuid::Uuid;
 

@@ -111,7 +111,11 @@ impl Throttle {
     /// A successful sign-in clears its address's count for the account; the account's total
     /// stays, so a guessing campaign elsewhere is still slowed.
     pub async fn clear(&self, username_lower: &str, client: &str) {
-        if let Err(error) = self.counter.clear(&Self::pair(username_lower, client)).await {
+        if let Err(error) = self
+            .counter
+            .clear(&Self::pair(username_lower, client))
+            .await
+        {
             tracing::warn!(%error, "login throttle store unavailable; failed-login counter not cleared");
         }
     }
