@@ -116,19 +116,13 @@ impl Worker for Directory {
 
     async fn start(self, base: &Base, tasks: &mut Tasks) -> anyhow::Result<()> {
         let ctx = self.ctx;
-        tasks.spawn(
-            "serve",
-            parley_kit::service::serve(
-                base.nats.clone(),
-                s::DIRECTORY_ALL,
-                s::DIRECTORY_QUEUE,
-                ctx.settings.concurrency,
-                tasks.shutdown(),
-                move |subject, payload| {
-                    let ctx = ctx.clone();
-                    async move { dispatch(&ctx, &subject, payload).await }
-                },
-            ),
+        let concurrency = ctx.settings.concurrency;
+        tasks.serve(
+            base.nats.clone(),
+            (s::DIRECTORY_ALL, s::DIRECTORY_QUEUE),
+            concurrency,
+            ctx,
+            |ctx, subject, payload| async move { dispatch(&ctx, &subject, payload).await },
         );
         Ok(())
     }

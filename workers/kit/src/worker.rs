@@ -229,6 +229,32 @@ impl Tasks {
         self.running.push((name, tokio::spawn(task)));
     }
 
+    /// Answer the service `subject` (its wildcard, e.g. `svc.history.>`) in queue group
+    /// `queue`, at most `concurrency` requests at once, each by `dispatch(ctx, subject,
+    /// payload)` (a worker's typed endpoint table).
+    pub fn serve<C, F, Fut>(
+        &mut self,
+        nats: async_nats::Client,
+        (subject, queue): (&'static str, &'static str),
+        concurrency: usize,
+        ctx: C,
+        dispatch: F,
+    ) where
+        C: Clone + Send + Sync + 'static,
+        F: Fn(C, String, bytes::Bytes) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = crate::service::Answer> + Send + 'static,
+    {
+        let serving = crate::service::serve(
+            nats,
+            subject,
+            queue,
+            concurrency,
+            self.shutdown(),
+            move |subject, payload| dispatch(ctx.clone(), subject, payload),
+        );
+        self.spawn("serve", serving);
+    }
+
     /// Close `pool` once every task has ended (the worker's own extra pools; the kit closes
     /// [`Base::postgres`]).
     pub fn close_at_exit(&mut self, pool: PgPool) {

@@ -145,20 +145,12 @@ impl Worker for Persist {
                 tasks.shutdown(),
             ),
         );
-        let db = Arc::new(base.postgres()?);
-        tasks.spawn(
-            "serve",
-            parley_kit::service::serve(
-                base.nats.clone(),
-                s::HISTORY_ALL,
-                s::HISTORY_QUEUE,
-                settings.concurrency,
-                tasks.shutdown(),
-                move |subject, payload| {
-                    let db = db.clone();
-                    async move { dispatch(&db, &subject, payload).await }
-                },
-            ),
+        tasks.serve(
+            base.nats.clone(),
+            (s::HISTORY_ALL, s::HISTORY_QUEUE),
+            settings.concurrency,
+            Arc::new(base.postgres()?),
+            |db, subject, payload| async move { dispatch(&db, &subject, payload).await },
         );
         Ok(())
     }

@@ -96,19 +96,12 @@ impl Worker for Presence {
             Ok(())
         });
         let svc_ctx = ctx.clone();
-        tasks.spawn(
-            "serve",
-            parley_kit::service::serve(
-                ctx.nats.clone(),
-                s::PRESENCE_ALL,
-                s::PRESENCE_QUEUE,
-                ctx.concurrency,
-                tasks.shutdown(),
-                move |subject, payload| {
-                    let ctx = svc_ctx.clone();
-                    async move { dispatch(&ctx, &subject, payload).await }
-                },
-            ),
+        tasks.serve(
+            ctx.nats.clone(),
+            (s::PRESENCE_ALL, s::PRESENCE_QUEUE),
+            ctx.concurrency,
+            svc_ctx,
+            |ctx, subject, payload| async move { dispatch(&ctx, &subject, payload).await },
         );
         Ok(())
     }

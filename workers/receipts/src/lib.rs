@@ -88,20 +88,12 @@ impl Worker for Receipts {
                 tasks.shutdown(),
             ),
         );
-        let db = Arc::new(db);
-        tasks.spawn(
-            "serve",
-            parley_kit::service::serve(
-                base.nats.clone(),
-                s::RECEIPTS_ALL,
-                s::RECEIPTS_QUEUE,
-                settings.concurrency,
-                tasks.shutdown(),
-                move |subject, payload| {
-                    let db = db.clone();
-                    async move { dispatch(&db, &subject, payload).await }
-                },
-            ),
+        tasks.serve(
+            base.nats.clone(),
+            (s::RECEIPTS_ALL, s::RECEIPTS_QUEUE),
+            settings.concurrency,
+            Arc::new(db),
+            |db, subject, payload| async move { dispatch(&db, &subject, payload).await },
         );
         Ok(())
     }
