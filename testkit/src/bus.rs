@@ -10,6 +10,26 @@ use serde::de::DeserializeOwned;
 
 use crate::NatsServer;
 
+/// Wait until a service answers on `subject` (its queue subscription is registered once a
+/// request is answered); an error after 2.5 s.
+pub async fn await_service(
+    client: &async_nats::Client,
+    subject: &str,
+    payload: &'static [u8],
+) -> anyhow::Result<()> {
+    for _ in 0..50 {
+        if client
+            .request(subject.to_string(), payload.into())
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the service on {subject} never answered")
+}
+
 /// A nats-server of the test's own, its streams provisioned, and a connected client.
 pub struct Bus {
     pub server: NatsServer,

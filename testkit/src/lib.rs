@@ -15,7 +15,7 @@ mod scale;
 mod services;
 mod workers;
 
-pub use bus::{Bus, Events};
+pub use bus::{Bus, Events, await_service};
 pub use clients::{Api, Session, Ws};
 pub use outage::{TcpProxy, await_readyz};
 pub use process::{NATS_KEYS_ENV, Proc, Stack, StackBuilder, redis_url};

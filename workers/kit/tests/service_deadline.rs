@@ -49,19 +49,7 @@ async fn expired_requests_are_skipped_and_live_ones_answered() -> anyhow::Result
         ))
     };
     // The subscription is registered once a request without a deadline is answered.
-    let mut ready = false;
-    for _ in 0..50 {
-        if client
-            .request("svc.test.echo", Bytes::from_static(b"hi"))
-            .await
-            .is_ok()
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the service never answered");
+    parley_testkit::await_service(&client, "svc.test.echo", b"hi").await?;
     let before = handled.load(Ordering::SeqCst);
 
     let mut past = async_nats::HeaderMap::new();

@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use parley_contracts::ErrorCode;
 use parley_contracts::error::ApiError;
 use parley_kit::nats::request;
@@ -35,19 +34,7 @@ async fn oversize_and_refused_requests_answer_at_once_and_leave_the_breaker_clos
             }
         },
     ));
-    let mut ready = false;
-    for _ in 0..50 {
-        if client
-            .request("svc.test.small", Bytes::from_static(b"{}"))
-            .await
-            .is_ok()
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the service never answered");
+    parley_testkit::await_service(&client, "svc.test.small", b"{}").await?;
 
     // More of each than the breaker's threshold (5 failures in a row).
     for _ in 0..8 {
